@@ -1,0 +1,128 @@
+import GridCore
+import GridWire
+import ZeroMQ
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A reply from the grid.
+public struct GridReply: Sendable, Equatable {
+    public var status: Status
+    public var payload: [UInt8]
+    /// The entry's version after the operation (0 when none).
+    public var version: UInt64
+    /// The unit that served the request (empty when the broker answered).
+    public var unit: String
+
+    public init(status: Status, payload: [UInt8], version: UInt64 = 0, unit: String = "") {
+        self.status = status
+        self.payload = payload
+        self.version = version
+        self.unit = unit
+    }
+
+    /// The error this reply carries, or nil when it is a success.
+    public var error: GridError? { status.isSuccess ? nil : GridError(status: status, payload: payload) }
+
+    /// The payload as text.
+    public var text: String { String(decoding: payload, as: UTF8.self) }
+}
+
+/// One client connection to a grid's broker: a DEALER speaking the native
+/// protocol, so many requests can be in flight at once.
+///
+/// Like its socket, a connection belongs to the thread that created it.
+/// `call` does one request and waits; `send` and `receive` pipeline.
+public final class GridConnection {
+    public let endpoint: String
+    private let socket: Socket
+    private var nextCorrelation: UInt64 = 1
+
+    /// The default client endpoint: the default topology's.
+    public static let defaultEndpoint = "tcp://127.0.0.1:5570"
+
+    /// Connects to `endpoint` (`$SPACEGRID_BROKER` or the default when nil).
+    public init(context: Context, endpoint: String? = nil) throws(ZMQError) {
+        let resolved = endpoint ?? GridConnection.environmentEndpoint ?? GridConnection.defaultEndpoint
+        self.endpoint = resolved
+        socket = try Socket(context, .dealer, linger: 0)
+        try socket.setHighWaterMarks(send: 100_000, receive: 100_000)
+        try socket.setReconnectInterval(milliseconds: 50, maximum: 1_000)
+        try socket.connect(resolved)
+    }
+
+    /// `SPACEGRID_BROKER` from the environment, when set.
+    public static var environmentEndpoint: String? {
+        guard let value = getenv("SPACEGRID_BROKER") else { return nil }
+        let text = String(cString: value)
+        return text.isEmpty ? nil : text
+    }
+
+    public func close() { socket.close() }
+
+    // MARK: - One request at a time
+
+    /// Sends one request and waits up to `timeoutMilliseconds` for its reply.
+    ///
+    /// A timeout comes back as a `504 timeout` reply, never as a thrown error:
+    /// the grid may still have applied the request, and the caller decides.
+    public func call(_ section: String, _ operation: String, key: String, arguments: [[UInt8]] = [], timeoutMilliseconds: Int = 5_000) throws(ZMQError) -> GridReply {
+        let correlation = try send(section, operation, key: Array(key.utf8), arguments: arguments)
+        let deadline = monotonicMilliseconds() + UInt64(max(0, timeoutMilliseconds))
+        while true {
+            let now = monotonicMilliseconds()
+            guard now < deadline else { break }
+            guard let (id, reply) = try receive(timeoutMilliseconds: Int(deadline - now)) else { break }
+            if id == correlation { return reply }
+            // A late reply to an earlier request that timed out: not ours.
+        }
+        return GridReply(status: .timeout, payload: GridError(.timeout, "timeout", "no reply from \(endpoint) within \(timeoutMilliseconds) ms").payload)
+    }
+
+    // MARK: - Pipelining
+
+    /// Sends a request without waiting; returns its correlation id.
+    @discardableResult
+    public func send(_ section: String, _ operation: String, key: [UInt8], arguments: [[UInt8]] = []) throws(ZMQError) -> UInt64 {
+        let correlation = nextCorrelation
+        nextCorrelation &+= 1
+        let frames = ClientWire.encodeNativeRequest(correlation: BigEndianBytes.of(correlation), section: section, operation: operation, key: key, arguments: arguments)
+        _ = try socket.send(frames, blocking: true)
+        return correlation
+    }
+
+    /// Receives one reply, waiting up to `timeoutMilliseconds`; nil on timeout.
+    public func receive(timeoutMilliseconds: Int) throws(ZMQError) -> (UInt64, GridReply)? {
+        var poller = Poller()
+        poller.add(socket)
+        let deadline = monotonicMilliseconds() + UInt64(max(0, timeoutMilliseconds))
+        while true {
+            if let frames = try socket.receive() {
+                guard let reply = ClientWire.decodeNativeReply(frames), reply.correlation.count == 8 else { continue }
+                let result = GridReply(status: reply.status, payload: reply.payload, version: reply.meta.version, unit: reply.meta.unit)
+                return (BigEndianBytes.value(reply.correlation), result)
+            }
+            let now = monotonicMilliseconds()
+            guard now < deadline else { return nil }
+            try poller.poll(timeoutMilliseconds: Int(deadline - now))
+        }
+    }
+}
+
+/// Milliseconds on the monotonic clock.
+public func monotonicMilliseconds() -> UInt64 {
+    var spec = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &spec)
+    return UInt64(spec.tv_sec) * 1_000 + UInt64(spec.tv_nsec) / 1_000_000
+}
+
+enum BigEndianBytes {
+    static func of(_ value: UInt64) -> [UInt8] {
+        (0..<8).map { UInt8(truncatingIfNeeded: value >> (56 - 8 * UInt64($0))) }
+    }
+
+    static func value(_ bytes: [UInt8]) -> UInt64 {
+        bytes.reduce(0) { $0 << 8 | UInt64($1) }
+    }
+}

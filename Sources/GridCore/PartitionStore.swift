@@ -1,0 +1,46 @@
+/// The entries of one partition, held in a unit's memory.
+///
+/// Every write takes the next sequence number, which also becomes the entry's
+/// version, and returns the `Change` that replication will carry.
+public struct PartitionStore: Sendable {
+    public let partition: Int
+    /// The epoch of the lease under which this unit holds the partition.
+    public internal(set) var epoch: UInt64
+    /// The sequence of the last change applied (0: none yet).
+    public private(set) var sequence: UInt64
+    public private(set) var entries: [[UInt8]: Entry]
+
+    public init(partition: Int, epoch: UInt64, sequence: UInt64 = 0, entries: [[UInt8]: Entry] = [:]) {
+        self.partition = partition
+        self.epoch = epoch
+        self.sequence = sequence
+        self.entries = entries
+    }
+
+    public var count: Int { entries.count }
+
+    public func get(_ key: [UInt8]) -> Entry? { entries[key] }
+
+    /// Writes `value` under the next sequence.
+    public mutating func put(_ key: [UInt8], _ value: [UInt8]) -> Change {
+        sequence += 1
+        entries[key] = Entry(value: value, version: sequence)
+        return Change(partition: partition, epoch: epoch, sequence: sequence, key: key, version: sequence, kind: .put, value: value)
+    }
+
+    /// Deletes the entry; nil (and no sequence taken) when there is none.
+    public mutating func delete(_ key: [UInt8]) -> Change? {
+        guard entries.removeValue(forKey: key) != nil else { return nil }
+        sequence += 1
+        return Change(partition: partition, epoch: epoch, sequence: sequence, key: key, version: sequence, kind: .delete, value: [])
+    }
+
+    /// Writes `value` only when the entry's version is `expected` (0: only when absent).
+    public mutating func compareAndSet(_ key: [UInt8], expected: UInt64, _ value: [UInt8]) -> Result<Change, GridError> {
+        let actual = entries[key]?.version ?? 0
+        guard actual == expected else {
+            return .failure(actual == 0 ? .notFound(key) : .versionConflict(expected: expected, actual: actual))
+        }
+        return .success(put(key, value))
+    }
+}

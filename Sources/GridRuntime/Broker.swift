@@ -1,0 +1,144 @@
+import GridClient
+import GridCore
+import GridTopology
+import GridWire
+import Logging
+import ZeroMQ
+
+/// The messaging grid (DESIGN.md section 3): a ROUTER for clients, a ROUTER
+/// for units, a PUB for grid events, and the partition table.
+///
+/// One thread owns the broker and its sockets: `run` polls them until the
+/// stop signal is raised. Decisions live in `PartitionTable` and
+/// `HeartbeatMonitor`; this shell moves frames and carries out table changes.
+public final class Broker {
+    let topology: Topology
+    let logger: Logger
+    let frontend: Socket
+    let backend: Socket
+    let events: Socket
+
+    var table: PartitionTable
+    var monitor: HeartbeatMonitor
+    /// Live units by routing id, and routing ids by unit name.
+    var units: [[UInt8]: UnitRecord] = [:]
+    var routingIDs: [String: [UInt8]] = [:]
+    /// Sections by their name's bytes, so routing never builds a String.
+    var sectionsByBytes: [[UInt8]: SectionRoute] = [:]
+    var counters = Counters()
+    let startedAt = monotonicMilliseconds()
+    var lastHeartbeatSent: UInt64 = 0
+
+    /// What routing needs of a section, precomputed.
+    struct SectionRoute {
+        var name: String
+        var partitioner: Partitioner
+        var operations: Set<[UInt8]>
+    }
+
+    /// A live unit as the broker sees it.
+    struct UnitRecord {
+        var name: String
+        var section: String
+        var pid: Int32
+        var requests: UInt64 = 0
+        var lastHeard: UInt64
+    }
+
+    struct Counters {
+        var requests: UInt64 = 0
+        var dropped: UInt64 = 0
+        var refused: UInt64 = 0
+    }
+
+    /// Binds the broker's three sockets as the topology says.
+    public init(topology: Topology, context: Context, logger: Logger) throws(ZMQError) {
+        self.topology = topology
+        self.logger = logger
+        let broker = topology.broker
+        frontend = try Socket(context, .router, linger: 0)
+        backend = try Socket(context, .router, linger: 0)
+        events = try Socket(context, .pub, linger: 0)
+        for socket in [frontend, backend] {
+            try socket.setRouterMandatory()
+            try socket.setHighWaterMarks(send: 200_000, receive: 200_000)
+        }
+        // libzmq refuses a frame above the limit by dropping the connection; a
+        // multipart message whose frames add up to more is refused below with 413.
+        try frontend.setMaximumMessageSize(Int64(broker.maxMessageBytes))
+        try backend.setMaximumMessageSize(Int64(broker.maxMessageBytes) * 2)
+        try frontend.bind(broker.clients)
+        try backend.bind(broker.units)
+        try events.bind(broker.events)
+
+        table = PartitionTable(sections: topology.sections.map {
+            PartitionTable.SectionSpec(name: $0.name, partitioner: $0.partitioner, expectedUnits: $0.units)
+        })
+        monitor = HeartbeatMonitor(intervalMilliseconds: broker.heartbeatMilliseconds, liveness: broker.liveness)
+        for section in topology.sections {
+            sectionsByBytes[Array(section.name.utf8)] = SectionRoute(
+                name: section.name, partitioner: section.partitioner,
+                operations: Set(DataOperation.allCases.map { Array($0.rawValue.utf8) }))
+        }
+    }
+
+    /// Polls until `signal` is raised, then tells every unit goodbye and closes the sockets.
+    public func run(until signal: StopSignal) throws(ZMQError) {
+        logger.info("broker listening", metadata: [
+            "grid.clients": "\(topology.broker.clients)", "grid.units": "\(topology.broker.units)",
+            "grid.events": "\(topology.broker.events)",
+        ])
+        var poller = Poller()
+        let frontIndex = poller.add(frontend)
+        let backIndex = poller.add(backend)
+        let tick = max(1, min(topology.broker.heartbeatMilliseconds, 100))
+        while !signal.isStopped {
+            try poller.poll(timeoutMilliseconds: tick)
+            // Units first: their replies free clients, and their READYs open routes.
+            if poller.isReadable(backIndex) { try drainBackend() }
+            if poller.isReadable(frontIndex) { try drainFrontend() }
+            try onTick(now: monotonicMilliseconds())
+        }
+        for routingID in units.keys {
+            _ = try? backend.send([routingID] + UnitMessage.disconnect.frames)
+        }
+        frontend.close()
+        backend.close()
+        events.close()
+    }
+
+    /// At most this many messages per socket per wake-up, so one busy side cannot starve the other.
+    static let drainBatch = 512
+
+    func drainFrontend() throws(ZMQError) {
+        for _ in 0..<Self.drainBatch {
+            guard let frames = try frontend.receive() else { return }
+            try onClientMessage(frames)
+        }
+    }
+
+    func drainBackend() throws(ZMQError) {
+        for _ in 0..<Self.drainBatch {
+            guard let frames = try backend.receive() else { return }
+            try onUnitMessage(frames)
+        }
+    }
+
+    /// Heartbeats out, dead units out, delayed placements in.
+    func onTick(now: UInt64) throws(ZMQError) {
+        if now - lastHeartbeatSent >= UInt64(topology.broker.heartbeatMilliseconds) {
+            lastHeartbeatSent = now
+            let heartbeat = UnitMessage.heartbeat.frames
+            for routingID in units.keys {
+                _ = try backend.send([routingID] + heartbeat)
+            }
+        }
+        for name in monitor.onTick(now: now) {
+            logger.warning("unit declared dead: missed heartbeats", metadata: ["grid.unit": "\(name)"])
+            publish("grid.unit.dead", ["unit": name, "reason": "missed heartbeats"])
+            if let routingID = routingIDs.removeValue(forKey: name) { units[routingID] = nil }
+            try apply(table.onUnitDead(unit: name))
+        }
+        try apply(table.onTick(now: now))
+    }
+}

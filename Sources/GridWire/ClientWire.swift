@@ -1,0 +1,165 @@
+import GridCore
+
+/// The client side of the protocol (PROTOCOL.md, "Clients").
+///
+/// Two request forms reach the broker's client ROUTER:
+/// - 7/MDP v0.1: `MDPC01, section, operation, key, arguments...`, from a REQ
+///   socket (an empty delimiter frame first) or a DEALER (without it). The
+///   reply is `MDPC01, section, status, payload`, with the delimiter echoed.
+/// - Native: `SGC01, correlation, section, operation, key, arguments...` from
+///   a DEALER, so one client keeps many requests in flight; the reply is
+///   `SGC01, correlation, status, payload, meta` (meta: version and unit).
+public enum ClientWire {
+    public static let mdpHeader: [UInt8] = Array("MDPC01".utf8)
+    public static let nativeHeader: [UInt8] = Array("SGC01".utf8)
+    /// Longest correlation id a native client may use.
+    public static let maximumCorrelationBytes = 32
+    /// Longest key the grid accepts.
+    public static let maximumKeyBytes = 1024
+
+    /// A request decoded from the frames after the client's routing id.
+    public struct Request: Sendable, Equatable {
+        public var envelope: ClientEnvelope
+        public var section: [UInt8]
+        public var operation: [UInt8]
+        public var key: [UInt8]
+        public var arguments: [[UInt8]]
+
+        public init(envelope: ClientEnvelope, section: [UInt8], operation: [UInt8], key: [UInt8], arguments: [[UInt8]]) {
+            self.envelope = envelope
+            self.section = section
+            self.operation = operation
+            self.key = key
+            self.arguments = arguments
+        }
+    }
+
+    /// Why a client message was refused, and whether a reply can be addressed.
+    public enum Refusal: Error, Sendable, Equatable {
+        /// The header was understood, so the error goes back in that form.
+        case reply(ClientEnvelope, GridError)
+        /// Not even the header was understood: the message is dropped and counted.
+        case drop(String)
+    }
+
+    /// Decodes `frames` (routing id already removed).
+    public static func decodeRequest(_ frames: ArraySlice<[UInt8]>) -> Result<Request, Refusal> {
+        var rest = frames
+        var delimited = false
+        if let first = rest.first, first.isEmpty {
+            delimited = true
+            rest = rest.dropFirst()
+        }
+        guard let header = rest.first else { return .failure(.drop("no protocol header")) }
+        rest = rest.dropFirst()
+        let envelope: ClientEnvelope
+        if header == mdpHeader {
+            guard let section = rest.first else { return .failure(.drop("MDP request without a service frame")) }
+            rest = rest.dropFirst()
+            envelope = ClientEnvelope(kind: delimited ? .mdpDelimited : .mdpBare, tag: section)
+            guard section.count <= 255 else { return .failure(.drop("service name longer than 255 bytes")) }
+        } else if header == nativeHeader, !delimited {
+            guard let correlation = rest.first else { return .failure(.drop("native request without a correlation frame")) }
+            guard !correlation.isEmpty, correlation.count <= maximumCorrelationBytes else {
+                return .failure(.drop("correlation id must be 1 to \(maximumCorrelationBytes) bytes"))
+            }
+            rest = rest.dropFirst()
+            envelope = ClientEnvelope(kind: .native, tag: correlation)
+            guard rest.first != nil else {
+                return .failure(.reply(envelope, .malformed("request without a section frame")))
+            }
+        } else {
+            return .failure(.drop("unknown protocol header '\(preview(header, limit: 16))'"))
+        }
+        let section = envelope.kind == .native ? rest.removeFirst() : envelope.tag
+        guard let operation = rest.first else {
+            return .failure(.reply(envelope, .malformed("request without an operation frame")))
+        }
+        rest = rest.dropFirst()
+        // 8/MMI requests (`mmi.service`, body: a service name) have no key frame.
+        let isMMI = section.starts(with: Array("mmi.".utf8))
+        guard let key = rest.first ?? (isMMI ? [] : nil) else {
+            return .failure(.reply(envelope, .malformed("request without a key frame")))
+        }
+        rest = rest.dropFirst()
+        return .success(Request(envelope: envelope, section: section, operation: operation, key: key, arguments: Array(rest)))
+    }
+
+    /// The reply frames for a client (routing id not included).
+    public static func encodeReply(envelope: ClientEnvelope, status: Status, payload: [UInt8], meta: [UInt8]) -> [[UInt8]] {
+        switch envelope.kind {
+        case .mdpDelimited: return [[], mdpHeader, envelope.tag, status.ascii, payload]
+        case .mdpBare: return [mdpHeader, envelope.tag, status.ascii, payload]
+        case .native: return [nativeHeader, envelope.tag, status.ascii, payload, meta]
+        }
+    }
+
+    /// A native request as a DEALER client sends it.
+    public static func encodeNativeRequest(correlation: [UInt8], section: String, operation: String, key: [UInt8], arguments: [[UInt8]]) -> [[UInt8]] {
+        [nativeHeader, correlation, Array(section.utf8), Array(operation.utf8), key] + arguments
+    }
+
+    /// A native reply as the client receives it.
+    public struct NativeReply: Sendable, Equatable {
+        public var correlation: [UInt8]
+        public var status: Status
+        public var payload: [UInt8]
+        public var meta: ReplyMeta
+    }
+
+    /// Decodes a native reply; nil when the frames are not one.
+    public static func decodeNativeReply(_ frames: [[UInt8]]) -> NativeReply? {
+        guard frames.count == 5, frames[0] == nativeHeader, let status = Status(ascii: frames[2]) else { return nil }
+        return NativeReply(correlation: frames[1], status: status, payload: frames[3], meta: ReplyMeta(decoding: frames[4]) ?? ReplyMeta())
+    }
+}
+
+/// What the broker needs to address a reply: the request's form, plus the
+/// MDP service name or the native correlation id. Units echo it untouched.
+public struct ClientEnvelope: Sendable, Equatable {
+    public enum Kind: UInt8, Sendable, Equatable {
+        /// MDP from a REQ socket: the reply starts with an empty delimiter.
+        case mdpDelimited = 0
+        /// MDP from a DEALER that sent no delimiter.
+        case mdpBare = 1
+        /// Native, with a correlation id.
+        case native = 2
+    }
+
+    public var kind: Kind
+    /// The MDP service (section) or the native correlation id.
+    public var tag: [UInt8]
+
+    public init(kind: Kind, tag: [UInt8]) {
+        self.kind = kind
+        self.tag = tag
+    }
+
+    /// One byte of kind, then the tag.
+    public var encoded: [UInt8] { [kind.rawValue] + tag }
+
+    public init?(encoded: [UInt8]) {
+        guard let first = encoded.first, let kind = Kind(rawValue: first) else { return nil }
+        self.kind = kind
+        self.tag = Array(encoded.dropFirst())
+    }
+}
+
+/// The reply's metadata frame: the entry's version (8 bytes, big-endian) then the serving unit's name.
+public struct ReplyMeta: Sendable, Equatable {
+    public var version: UInt64
+    public var unit: String
+
+    public init(version: UInt64 = 0, unit: String = "") {
+        self.version = version
+        self.unit = unit
+    }
+
+    public var encoded: [UInt8] { BigEndian.bytes(version) + Array(unit.utf8) }
+
+    public init?(decoding bytes: [UInt8]) {
+        guard bytes.count >= 8 else { return nil }
+        version = BigEndian.uint64(bytes.prefix(8))
+        unit = String(decoding: bytes.dropFirst(8), as: UTF8.self)
+    }
+}

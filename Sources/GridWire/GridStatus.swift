@@ -1,0 +1,110 @@
+import Foundation
+
+/// The broker's answer to `grid status`: what `spacegrid status` prints.
+/// JSON on the wire (it is not on the hot path), with stable snake_case keys.
+public struct GridStatus: Sendable, Equatable, Codable {
+    public struct UnitStatus: Sendable, Equatable, Codable {
+        public var name: String
+        public var pid: Int32
+        public var primaries: Int
+        public var backups: Int
+        /// Requests the broker routed to this unit since it joined.
+        public var requests: UInt64
+        /// Milliseconds since the broker last heard from the unit.
+        public var lastHeardMs: UInt64
+
+        public init(name: String, pid: Int32, primaries: Int, backups: Int, requests: UInt64, lastHeardMs: UInt64) {
+            self.name = name
+            self.pid = pid
+            self.primaries = primaries
+            self.backups = backups
+            self.requests = requests
+            self.lastHeardMs = lastHeardMs
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case name, pid, primaries, backups, requests
+            case lastHeardMs = "last_heard_ms"
+        }
+    }
+
+    public struct PartitionStatus: Sendable, Equatable, Codable {
+        public var partition: Int
+        public var primary: String?
+        public var backups: [String]
+        public var epoch: UInt64
+
+        public init(partition: Int, primary: String?, backups: [String], epoch: UInt64) {
+            self.partition = partition
+            self.primary = primary
+            self.backups = backups
+            self.epoch = epoch
+        }
+    }
+
+    public struct SectionStatus: Sendable, Equatable, Codable {
+        public var name: String
+        public var partitioning: String
+        public var expectedUnits: Int
+        public var placed: Bool
+        /// Partitions without a primary.
+        public var orphans: Int
+        /// Most primaries on one unit minus fewest (0 or 1 when even).
+        public var skew: Int
+        public var units: [UnitStatus]
+        public var partitions: [PartitionStatus]
+
+        public init(name: String, partitioning: String, expectedUnits: Int, placed: Bool, orphans: Int, skew: Int, units: [UnitStatus], partitions: [PartitionStatus]) {
+            self.name = name
+            self.partitioning = partitioning
+            self.expectedUnits = expectedUnits
+            self.placed = placed
+            self.orphans = orphans
+            self.skew = skew
+            self.units = units
+            self.partitions = partitions
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case name, partitioning, placed, orphans, skew, units, partitions
+            case expectedUnits = "expected_units"
+        }
+    }
+
+    public var grid: String
+    /// Every partition of every section has a primary.
+    public var ready: Bool
+    public var uptimeMs: UInt64
+    public var requests: UInt64
+    /// Client messages dropped because no reply could be addressed.
+    public var dropped: UInt64
+    /// Requests answered with an error by the broker itself (bad input, no primary).
+    public var refused: UInt64
+    public var sections: [SectionStatus]
+
+    public init(grid: String, ready: Bool, uptimeMs: UInt64, requests: UInt64, dropped: UInt64, refused: UInt64, sections: [SectionStatus]) {
+        self.grid = grid
+        self.ready = ready
+        self.uptimeMs = uptimeMs
+        self.requests = requests
+        self.dropped = dropped
+        self.refused = refused
+        self.sections = sections
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case grid, ready, requests, dropped, refused, sections
+        case uptimeMs = "uptime_ms"
+    }
+
+    public var encoded: [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Array((try? encoder.encode(self)) ?? Data())
+    }
+
+    public init?(decoding bytes: [UInt8]) {
+        guard let status = try? JSONDecoder().decode(GridStatus.self, from: Data(bytes)) else { return nil }
+        self = status
+    }
+}
