@@ -40,7 +40,7 @@ let package = Package(
         ]),
         /// The `spacegrid` command-line tool: thin.
         .executableTarget(name: "spacegrid", dependencies: [
-            "GridRuntime", "GridClient", "GridTopology", "GridCore",
+            "GridRuntime", "GridClient", "GridTopology", "GridCore", "GridWire", "ZeroMQ",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Histogram", package: "hdrhistogram-swift"),

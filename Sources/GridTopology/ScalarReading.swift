@@ -150,8 +150,8 @@ enum ScalarReading {
     }
 
     /// The rule a name breaks, for messages.
-    static let nameRule =
-        "must start with a lowercase letter and hold only lowercase letters, digits, '_' and '-' (at most 32 characters)"
+    static let nameRule = "must start with a lowercase letter and hold only lowercase letters, digits, "
+        + "'_' and '-' (at most 32 characters)"
 
     /// The endpoint schemes ZeroMQ offers that the grid uses.
     static let endpointSchemes = ["tcp://", "ipc://", "inproc://"]
@@ -173,8 +173,9 @@ enum ScalarReading {
         if scheme == "tcp://" {
             // ZeroMQ needs both a host (or interface, or *) and a port (or * for an ephemeral one).
             guard let colon = address.lastIndex(of: ":"), colon != address.startIndex else {
-                problems.report("\(label) must name a host and a port, as in tcp://127.0.0.1:5570, got '\(text)'",
-                                at: node.mark)
+                problems.report(
+                    "\(label) must name a host and a port, as in tcp://127.0.0.1:5570, got '\(text)'",
+                    at: node.mark)
                 return nil
             }
             let port = address[address.index(after: colon)...]

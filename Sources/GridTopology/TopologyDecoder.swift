@@ -19,7 +19,14 @@ struct TopologyDecoder {
 
     /// The whole topology, or nil when some part could not be read.
     mutating func decode(root: Node?) -> Topology? {
-        guard let root else {
+        // No document at all, or only `---`: both are an empty file to the user.
+        let isEmpty: Bool
+        switch root {
+        case nil: isEmpty = true
+        case let .scalar(scalar)?: isEmpty = ScalarReading.isNull(scalar)
+        default: isEmpty = false
+        }
+        guard let root, !isEmpty else {
             problems.report(
                 "the topology is empty: it needs 'grid', 'broker' and 'sections'", line: 1, column: 1)
             return nil

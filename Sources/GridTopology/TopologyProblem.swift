@@ -1,3 +1,5 @@
+import Yams
+
 /// One thing wrong with a topology file, pinned to where it is.
 ///
 /// A topology is written by hand and read by every process of the grid, so a
@@ -25,7 +27,7 @@ public struct TopologyProblem: Sendable, Equatable, CustomStringConvertible {
 
     /// `trading.yaml:12:5: message`.
     public var description: String {
-        "\(file):\(line):\(column): \(message)"
+        line > 0 ? "\(file):\(line):\(column): \(message)" : "\(file): \(message)"
     }
 }
 
@@ -58,4 +60,37 @@ public struct TopologyErrors: Error, Sendable, Equatable, CustomStringConvertibl
     public var description: String {
         problems.map(\.description).joined(separator: "\n")
     }
+}
+
+/// Gathers problems while the decoder walks a topology.
+///
+/// The decoder never throws on the first mistake: every check reports here and
+/// carries on with what it can still read, so one run shows the user every
+/// problem in the file. Positions come from Yams' `Mark`, which is already
+/// 1-based in lines and columns.
+struct ProblemCollector {
+    /// The file name every problem carries.
+    let file: String
+    /// The problems found so far, in the order they were found.
+    private(set) var problems: [TopologyProblem] = []
+
+    init(file: String) {
+        self.file = file
+    }
+
+    /// Records a problem at a node's position (line 0, column 0 when the node has none).
+    mutating func report(_ message: String, at mark: Mark?) {
+        report(message, line: mark?.line ?? 0, column: mark?.column ?? 0)
+    }
+
+    /// Records a problem at an explicit position.
+    mutating func report(_ message: String, line: Int, column: Int) {
+        problems.append(TopologyProblem(file: file, line: line, column: column, message: message))
+    }
+
+    /// True when nothing was reported.
+    var isEmpty: Bool { problems.isEmpty }
+
+    /// The problems as the error the public API throws, sorted by position.
+    var errors: TopologyErrors { TopologyErrors(problems: problems) }
 }

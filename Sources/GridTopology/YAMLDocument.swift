@@ -112,9 +112,15 @@ struct YAMLDocument {
         case let .scanner(context, problem, mark, _),
              let .parser(context, problem, mark, _),
              let .composer(context, problem, mark, _):
+            // libyaml's contexts are either "while parsing ..." (where the construct
+            // started) or the first half of a sentence the problem completes.
             var message = "YAML syntax error: \(problem)"
             if let context {
-                message += " (\(context.text) at line \(context.mark.line), column \(context.mark.column))"
+                if context.text.hasPrefix("while") {
+                    message += " (\(context.text) at line \(context.mark.line), column \(context.mark.column))"
+                } else {
+                    message = "YAML syntax error: \(context.text) \(problem)"
+                }
             }
             problems.report(message, at: mark)
         case let .reader(problem, offset, _, yaml):

@@ -112,7 +112,8 @@ final class TopologyFilesTests: XCTestCase {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("bad.yaml").path
-        try "grid: bad\nbroker: {}\nsections: {kv: {units: 1}}\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let text = "grid: bad\nbroker: {}\nsections: {kv: {units: 1}}\n"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
         do {
             _ = try Topology.load(path: path)
             XCTFail("expected problems")

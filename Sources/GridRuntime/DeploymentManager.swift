@@ -1,0 +1,156 @@
+import GridClient
+import GridTopology
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The deployment manager (DESIGN.md section 8): starts the broker and every
+/// unit of a topology as child processes, restarts a unit that dies, and
+/// stops them all, units first.
+///
+/// One thread drives it: `start`, then `supervise` every tick, then `stop`.
+public final class DeploymentManager {
+    /// One supervised process.
+    public struct Child: Sendable {
+        public enum Kind: Sendable, Equatable {
+            case broker
+            case unit(section: String)
+        }
+
+        public let name: String
+        public let kind: Kind
+        public let arguments: [String]
+        public let logPath: String
+        public internal(set) var process: ChildProcess?
+        public internal(set) var restarts = 0
+        var startedAt: UInt64 = 0
+        var restartAt: UInt64?
+    }
+
+    /// What supervision saw; the caller prints it.
+    public enum Event: Sendable, Equatable {
+        case exited(name: String, exit: ChildProcess.Exit)
+        case restarted(name: String, pid: pid_t, restarts: Int)
+        case restartFailed(name: String, reason: String)
+    }
+
+    public let topology: Topology
+    public let runFolder: String
+    let executable: String
+    public private(set) var children: [Child] = []
+    private var stopping = false
+
+    /// - Parameters:
+    ///   - topologyPath: the file the children read (they are started with it).
+    ///   - executable: the `spacegrid` binary to start the children from.
+    ///   - runFolder: where logs go (`<runFolder>/logs/<name>.log`); created if missing.
+    public init(topology: Topology, topologyPath: String, executable: String, runFolder: String, logLevel: String) {
+        self.topology = topology
+        self.executable = executable
+        self.runFolder = runFolder
+        let logs = runFolder + "/logs"
+        let common = ["--topology", topologyPath, "--log-level", logLevel]
+        children.append(Child(name: "broker", kind: .broker, arguments: ["broker"] + common, logPath: logs + "/broker.log"))
+        for section in topology.sections {
+            for name in section.unitNames {
+                children.append(Child(
+                    name: name, kind: .unit(section: section.name),
+                    arguments: ["unit", "--section", section.name, "--name", name] + common,
+                    logPath: logs + "/\(name).log"))
+            }
+        }
+    }
+
+    /// Creates the run folder and starts the broker, then every unit.
+    public func start() throws(SpawnError) {
+        makeDirectories(runFolder + "/logs")
+        for index in children.indices {
+            try launch(index)
+        }
+    }
+
+    private func launch(_ index: Int) throws(SpawnError) {
+        let environment = ["SPACEGRID_SUPERVISOR_PID": String(getpid())]
+        children[index].process = try ChildProcess.spawn(
+            executable: executable, arguments: children[index].arguments, environment: environment,
+            logPath: children[index].logPath)
+        children[index].startedAt = monotonicMilliseconds()
+        children[index].restartAt = nil
+    }
+
+    /// Reaps children that ended and restarts them after a back-off
+    /// (0.1 s doubling to 5 s while a child keeps dying within 10 s of its start).
+    public func supervise(now: UInt64) -> [Event] {
+        var events: [Event] = []
+        for index in children.indices {
+            if let process = children[index].process, let exit = process.poll() {
+                children[index].process = nil
+                events.append(.exited(name: children[index].name, exit: exit))
+                guard !stopping else { continue }
+                let ranFor = now - min(now, children[index].startedAt)
+                let failures = ranFor < 10_000 ? children[index].restarts : 0
+                let delay = min(5_000, 100 << min(failures, 6))
+                children[index].restartAt = now + UInt64(delay)
+            }
+            if !stopping, children[index].process == nil, let due = children[index].restartAt, now >= due {
+                do {
+                    try launch(index)
+                    children[index].restarts += 1
+                    events.append(.restarted(name: children[index].name, pid: children[index].process!.pid, restarts: children[index].restarts))
+                } catch {
+                    children[index].restartAt = now + 1_000
+                    events.append(.restartFailed(name: children[index].name, reason: error.description))
+                }
+            }
+        }
+        return events
+    }
+
+    /// The processes still running.
+    public var running: [Child] { children.filter { $0.process != nil } }
+
+    /// Stops units first, then the broker: SIGTERM, then SIGKILL for whatever
+    /// is left after `graceMilliseconds`. Returns (stopped politely, killed).
+    public func stop(graceMilliseconds: UInt64 = 4_000) -> (stopped: Int, killed: Int) {
+        stopping = true
+        var stopped = 0
+        var killed = 0
+        let groups: [[Int]] = [
+            children.indices.filter { children[$0].kind != .broker },
+            children.indices.filter { children[$0].kind == .broker },
+        ]
+        let deadline = monotonicMilliseconds() + graceMilliseconds
+        for (groupIndex, group) in groups.enumerated() {
+            for index in group { children[index].process?.signal(SIGTERM) }
+            // Units get most of the grace; the broker what is left, at least half a second.
+            let groupDeadline = groupIndex == 0 ? deadline - min(graceMilliseconds / 4, 1_000) : max(deadline, monotonicMilliseconds() + 500)
+            while group.contains(where: { children[$0].process != nil }) && monotonicMilliseconds() < groupDeadline {
+                for index in group {
+                    if let process = children[index].process, process.poll() != nil {
+                        children[index].process = nil
+                        stopped += 1
+                    }
+                }
+                usleep(20_000)
+            }
+            for index in group {
+                guard let process = children[index].process else { continue }
+                process.signal(SIGKILL)
+                var status: Int32 = 0
+                waitpid(process.pid, &status, 0)
+                children[index].process = nil
+                killed += 1
+            }
+        }
+        return (stopped, killed)
+    }
+
+    private func makeDirectories(_ path: String) {
+        var current = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            current += "/" + component
+            mkdir(current, 0o755)
+        }
+    }
+}

@@ -1,0 +1,103 @@
+import Dispatch
+import Synchronization
+
+/// Everything a run needs to know, shared read-only by every connection.
+struct BenchPlan: Sendable {
+    var workload: BenchWorkload
+    var section: String
+    var endpoint: String
+    var connections: Int
+    var depth: Int
+    var keys: Int
+    var valueSize: Int
+    var warmupSeconds: Double
+    var durationSeconds: Double
+    var timeoutMilliseconds: Int
+    /// Seeds the connections' key generators (connection i uses a seed derived from it and i).
+    var seed: UInt64
+}
+
+/// Where a run is. The main thread moves it forward; connections read it at every reply.
+enum BenchPhase: Int, Sendable {
+    /// Connections store the keys the workload reads.
+    case preload
+    /// The closed loop runs; nothing is recorded.
+    case warmup
+    /// The closed loop runs and every reply is recorded.
+    case measure
+    /// Connections stop sending, drain briefly and report.
+    case stop
+}
+
+/// One connection's live counters: written by its thread, read by the progress line.
+final class BenchTally: Sendable {
+    /// Replies in any phase of the closed loop.
+    let replies = Atomic<Int>(0)
+    /// Errors while measuring, and requests lost to a timeout.
+    let errors = Atomic<Int>(0)
+}
+
+/// What the connection threads and the main thread share: the phase, live
+/// counters, the start line every connection waits at after its preload, and
+/// the results each connection hands over.
+final class BenchBoard: Sendable {
+    let tallies: [BenchTally]
+    /// Preload puts answered so far, over all connections.
+    let preloaded = Atomic<Int>(0)
+
+    private let connections: Int
+    private let phaseValue = Atomic<Int>(BenchPhase.preload.rawValue)
+    private let startLine = DispatchSemaphore(value: 0)
+    /// What each connection had when it reached the start line (its preload), by index.
+    private let arrivals: Mutex<[BenchConnectionResult?]>
+    /// What each connection measured, by index, once it finished.
+    private let results: Mutex<[BenchConnectionResult?]>
+
+    init(connections: Int) {
+        self.connections = connections
+        tallies = (0..<connections).map { _ in BenchTally() }
+        arrivals = Mutex(Array(repeating: nil, count: connections))
+        results = Mutex(Array(repeating: nil, count: connections))
+    }
+
+    // MARK: - Phase
+
+    var phase: BenchPhase { BenchPhase(rawValue: phaseValue.load(ordering: .relaxed)) ?? .stop }
+
+    func enter(_ phase: BenchPhase) { phaseValue.store(phase.rawValue, ordering: .relaxed) }
+
+    // MARK: - Start line (connection threads)
+
+    /// Connection `index` finished its preload (or failed before it) with `result` so far.
+    func arrive(_ index: Int, _ result: BenchConnectionResult) {
+        arrivals.withLock { $0[index] = result }
+    }
+
+    /// Blocks the connection's own thread (never a concurrency pool thread) until `openStartLine()`.
+    func waitForStart() { startLine.wait() }
+
+    /// Connection `index` is done; its socket is closed.
+    func finish(_ index: Int, _ result: BenchConnectionResult) {
+        results.withLock { $0[index] = result }
+    }
+
+    // MARK: - Main thread
+
+    /// Lets every connection past the start line, into the current phase.
+    func openStartLine() {
+        for _ in 0..<connections { startLine.signal() }
+    }
+
+    var arrivedCount: Int { arrivals.withLock { $0.count(where: { $0 != nil }) } }
+    var finishedCount: Int { results.withLock { $0.count(where: { $0 != nil }) } }
+
+    /// The connections' states at the start line; call once `arrivedCount` is complete.
+    var arrivedResults: [BenchConnectionResult] { arrivals.withLock { $0.compactMap { $0 } } }
+    /// The connections' results; call once `finishedCount` is complete.
+    var finishedResults: [BenchConnectionResult] { results.withLock { $0.compactMap { $0 } } }
+
+    /// Replies so far, over all connections.
+    var replies: Int { tallies.reduce(0) { $0 + $1.replies.load(ordering: .relaxed) } }
+    /// Errors so far, over all connections.
+    var errors: Int { tallies.reduce(0) { $0 + $1.errors.load(ordering: .relaxed) } }
+}

@@ -1,0 +1,133 @@
+import ArgumentParser
+import Foundation
+import GridRuntime
+import GridTopology
+import Logging
+import ZeroMQ
+
+/// Options shared by the long-running processes.
+struct ProcessOptions: ParsableArguments {
+    @Option(name: .long, help: "The topology file.")
+    var topology: String = Defaults.topologyPath
+
+    @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = ProcessInfo.processInfo.environment["SPACEGRID_LOG_LEVEL"] ?? "info"
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+    }
+
+    /// Loads the topology, printing every problem and exiting 2 when it is broken.
+    func loadTopology() throws -> Topology {
+        do {
+            return try Topology.load(path: TopologyPath.resolve(topology))
+        } catch {
+            FileHandle.standardError.write(Data("\(error.description)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+
+    func logger(label: String) -> Logger {
+        LogSetup.bootstrap(level: Logger.Level(rawValue: logLevel) ?? .info)
+        return Logger(label: label)
+    }
+}
+
+struct BrokerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "broker",
+        abstract: "Run the messaging grid: routes client requests to the units that own the keys.",
+        discussion: "Usually started by `spacegrid up`. Stops on SIGINT or SIGTERM.")
+
+    @OptionGroup var options: ProcessOptions
+
+    func run() throws {
+        let topology = try options.loadTopology()
+        let logger = options.logger(label: "spacegrid.broker")
+        ProcessSignals.install()
+        let context = Context()
+        do {
+            let broker = try Broker(topology: topology, context: context, logger: logger)
+            try broker.run(until: .forProcess())
+        } catch {
+            logger.critical("broker failed: \(error)")
+            throw ExitCode(1)
+        }
+        logger.info("broker stopped")
+    }
+}
+
+struct UnitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "unit",
+        abstract: "Run a processing unit: holds partitions of one section in memory and serves them.",
+        discussion: "Usually started by `spacegrid up`. Stops on SIGINT or SIGTERM.")
+
+    @OptionGroup var options: ProcessOptions
+
+    @Option(help: "The section this unit serves.") var section: String
+    @Option(help: "The unit's unique name, such as customer-1.") var name: String
+    @Option(help: "The broker's unit endpoint (default: the topology's).") var broker: String?
+
+    func run() throws {
+        let topology = try options.loadTopology()
+        guard topology.section(named: section) != nil else {
+            FileHandle.standardError.write(Data("spacegrid: error: the topology has no section '\(section)' (it has \(topology.sections.map(\.name).joined(separator: ", ")))\n".utf8))
+            throw ExitCode(2)
+        }
+        let logger = options.logger(label: "spacegrid.unit")
+        ProcessSignals.install()
+        let context = Context()
+        let unit = ProcessingUnit(
+            configuration: .init(
+                section: section, name: name, broker: broker ?? topology.broker.units,
+                heartbeatMilliseconds: topology.broker.heartbeatMilliseconds, liveness: topology.broker.liveness),
+            context: context, logger: logger)
+        do {
+            try unit.run(until: .forProcess())
+        } catch {
+            logger.critical("unit failed: \(error)")
+            throw ExitCode(1)
+        }
+        logger.info("unit stopped", metadata: ["grid.unit": "\(name)"])
+    }
+}
+
+/// Finds a topology file: as given, or for the default, next to the checkout the binary was built in.
+enum TopologyPath {
+    static func resolve(_ path: String) -> String {
+        if FileManager.default.fileExists(atPath: path) || path.hasPrefix("/") { return path }
+        // .build/debug/spacegrid -> the package root, so `spacegrid up` works from any folder.
+        var folder = URL(fileURLWithPath: CommandLine.executablePath).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<4 {
+            folder = folder.deletingLastPathComponent()
+            let candidate = folder.appendingPathComponent(path).path
+            if FileManager.default.fileExists(atPath: candidate) { return candidate }
+        }
+        return path
+    }
+}
+
+extension CommandLine {
+    /// The running executable's absolute path (`/proc/self/exe` on Linux).
+    static var executablePath: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? arguments[0]
+    }
+}
+
+/// Logging goes to standard error, bootstrapped once per process.
+enum LogSetup {
+    nonisolated(unsafe) private static var done = false
+
+    static func bootstrap(level: Logger.Level) {
+        guard !done else { return }
+        done = true
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+}

@@ -1,0 +1,111 @@
+import ArgumentParser
+import Foundation
+import GridClient
+import GridRuntime
+import GridTopology
+import GridWire
+import ZeroMQ
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Up: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Start a grid from a topology: the broker and every unit, supervised.",
+        discussion: """
+            Waits until every partition has a primary, prints where clients connect, \
+            restarts units that die, and stops everything on Ctrl-C or SIGTERM.
+            """)
+
+    @Argument(help: "The topology file.") var file: String = Defaults.topologyPath
+
+    @Option(help: "Where logs go (default: .spacegrid/<grid>).") var runFolder: String?
+
+    @Option(help: "Seconds to wait for the grid to become ready.") var readyTimeout: Double = 60
+
+    @Option(help: "Log level of the broker and units.") var logLevel: String = "info"
+
+    func run() throws {
+        let path = TopologyPath.resolve(file)
+        let topology: Topology
+        do {
+            topology = try Topology.load(path: path)
+        } catch {
+            FileHandle.standardError.write(Data("\(error.description)\n".utf8))
+            throw ExitCode(2)
+        }
+        ProcessSignals.install()
+        let started = monotonicMilliseconds()
+        let folder = runFolder ?? ".spacegrid/\(topology.grid)"
+        let manager = DeploymentManager(
+            topology: topology, topologyPath: URL(fileURLWithPath: path).standardizedFileURL.path,
+            executable: CommandLine.executablePath, runFolder: folder, logLevel: logLevel)
+        do {
+            try manager.start()
+        } catch {
+            say("error: \(error)")
+            throw ExitCode(1)
+        }
+        let unitCount = topology.sections.reduce(0) { $0 + $1.units }
+        say("starting grid '\(topology.grid)': broker and \(unitCount) units (logs in \(folder)/logs)")
+
+        guard let status = waitUntilReady(manager, topology: topology) else {
+            let (stopped, killed) = manager.stop()
+            say("grid did not become ready; stopped \(stopped + killed) processes. See \(folder)/logs/broker.log")
+            throw ExitCode(1)
+        }
+        let partitions = status.sections.reduce(0) { $0 + $1.partitions.count }
+        let seconds = Double(monotonicMilliseconds() - started) / 1000
+        print("""
+            grid '\(topology.grid)' ready in \(String(format: "%.1f", seconds)) s: \(status.sections.count) sections, \
+            \(unitCount) units, \(partitions) partitions, every partition has a primary
+              clients  \(topology.broker.clients)   (spacegrid --broker, or any MDP v0.1 client)
+              units    \(topology.broker.units)
+              events   \(topology.broker.events)
+              logs     \(folder)/logs
+            Press Ctrl-C to stop.
+            """)
+        fflush(nil)
+
+        while ProcessSignals.pending == 0 {
+            for event in manager.supervise(now: monotonicMilliseconds()) {
+                switch event {
+                case .exited(let name, let exit): say("\(name) exited (\(exit)); restarting")
+                case .restarted(let name, let pid, let restarts): say("\(name) restarted as pid \(pid) (restart \(restarts))")
+                case .restartFailed(let name, let reason): say("\(name) could not be restarted: \(reason)")
+                }
+            }
+            usleep(50_000)
+        }
+        say("stopping grid '\(topology.grid)'")
+        let stopStarted = monotonicMilliseconds()
+        let (stopped, killed) = manager.stop()
+        let took = Double(monotonicMilliseconds() - stopStarted) / 1000
+        say("stopped \(stopped) processes in \(String(format: "%.1f", took)) s\(killed > 0 ? ", killed \(killed) that did not stop in time" : "")")
+    }
+
+    /// Polls `grid status` until every partition has a primary; nil on timeout, signal, or a dead broker.
+    private func waitUntilReady(_ manager: DeploymentManager, topology: Topology) -> GridStatus? {
+        let context = Context()
+        guard let connection = try? GridConnection(context: context, endpoint: topology.broker.clients) else { return nil }
+        defer { connection.close() }
+        let deadline = monotonicMilliseconds() + UInt64(readyTimeout * 1000)
+        while monotonicMilliseconds() < deadline && ProcessSignals.pending == 0 {
+            for event in manager.supervise(now: monotonicMilliseconds()) {
+                if case .exited(let name, let exit) = event { say("\(name) exited (\(exit)) while starting") }
+            }
+            if let reply = try? connection.call("grid", "status", key: "-", timeoutMilliseconds: 500),
+               reply.status == .ok, let status = GridStatus(decoding: reply.payload), status.ready {
+                return status
+            }
+            usleep(50_000)
+        }
+        return nil
+    }
+
+    private func say(_ text: String) {
+        print("spacegrid: \(text)")
+        fflush(nil)
+    }
+}

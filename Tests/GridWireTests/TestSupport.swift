@@ -1,0 +1,47 @@
+/// Bytes written out as hex pairs, optionally separated by spaces: `hex("4d 44 50")`.
+/// Golden tests spell every frame this way so the encoder never produces its own expectation.
+func hex(_ text: String) -> [UInt8] {
+    let digits = text.filter { !$0.isWhitespace }
+    precondition(digits.count % 2 == 0, "odd hex: \(text)")
+    var out: [UInt8] = []
+    var index = digits.startIndex
+    while index < digits.endIndex {
+        let next = digits.index(index, offsetBy: 2)
+        out.append(UInt8(digits[index..<next], radix: 16)!)
+        index = next
+    }
+    return out
+}
+
+/// The UTF-8 bytes of a string (for inputs only; expected frames are spelled in hex).
+func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+/// A tiny seeded generator (SplitMix64), so randomized tests replay the same sequence every run.
+struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9e37_79b9_7f4a_7c15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+}
+
+/// Frequently used frames, in hex.
+enum Golden {
+    static let mdpc01 = hex("4d 44 50 43 30 31")          // "MDPC01"
+    static let sgc01 = hex("53 47 43 30 31")              // "SGC01"
+    static let mdpw01 = hex("4d 44 50 57 30 31")          // "MDPW01"
+    static let customer = hex("63 75 73 74 6f 6d 65 72")  // "customer"
+    static let customer1 = hex("63 75 73 74 6f 6d 65 72 2d 31") // "customer-1"
+    static let get = hex("67 65 74")                      // "get"
+    static let put = hex("70 75 74")                      // "put"
+    static let key42 = hex("34 32")                       // "42"
+    static let balance = hex("7b 22 62 61 6c 61 6e 63 65 22 3a 31 30 30 7d") // {"balance":100}
+    static let correlation7 = hex("00 00 00 00 00 00 00 07")
+    static let mmiService = hex("6d 6d 69 2e 73 65 72 76 69 63 65") // "mmi.service"
+}
