@@ -10,7 +10,7 @@ final class InProcessGridTests: XCTestCase {
     func testPutGetDelCasAcrossTwoSectionsWithTwoUnitsEach() throws {
         let grid = try InProcessGrid(yaml: twoSectionYAML)
         defer { grid.stop() }
-        XCTAssertTrue(try grid.waitUntilReady())
+        XCTAssertTrue(grid.waitUntilReady())
         let client = try grid.client()
         defer { client.close() }
 
@@ -71,7 +71,7 @@ final class InProcessGridTests: XCTestCase {
     func testPipelinedRequestsComeBackMatchedToTheirCorrelationIDs() throws {
         let grid = try InProcessGrid(yaml: twoSectionYAML)
         defer { grid.stop() }
-        XCTAssertTrue(try grid.waitUntilReady())
+        XCTAssertTrue(grid.waitUntilReady())
         let client = try grid.client()
         defer { client.close() }
 
@@ -105,7 +105,7 @@ final class InProcessGridTests: XCTestCase {
     func testAPlainMDPClientOverREQGetsTheSameValue() throws {
         let grid = try InProcessGrid(yaml: twoSectionYAML)
         defer { grid.stop() }
-        XCTAssertTrue(try grid.waitUntilReady())
+        XCTAssertTrue(grid.waitUntilReady())
         let client = try grid.client()
         defer { client.close() }
         XCTAssertEqual(try client.call("customer", "put", key: "42", arguments: [Array(#"{"balance":100}"#.utf8)]).status, .ok)
@@ -131,7 +131,7 @@ final class InProcessGridTests: XCTestCase {
     func testBadRequestsGetClearErrorsAndChangeNothing() throws {
         let grid = try InProcessGrid(yaml: twoSectionYAML)
         defer { grid.stop() }
-        XCTAssertTrue(try grid.waitUntilReady())
+        XCTAssertTrue(grid.waitUntilReady())
         let client = try grid.client()
         defer { client.close() }
 
@@ -152,7 +152,7 @@ final class InProcessGridTests: XCTestCase {
     func testRandomAndTruncatedFramesOnBothBrokerSocketsNeverStopTheGrid() throws {
         let grid = try InProcessGrid(yaml: twoSectionYAML)
         defer { grid.stop() }
-        XCTAssertTrue(try grid.waitUntilReady())
+        XCTAssertTrue(grid.waitUntilReady())
         let client = try grid.client()
         defer { client.close() }
         XCTAssertEqual(try client.call("customer", "put", key: "before", arguments: [Array("1".utf8)]).status, .ok)
@@ -186,7 +186,7 @@ final class InProcessGridTests: XCTestCase {
         while try front.receive() != nil {}
 
         // The grid still answers correctly, and the fuzz did not write through.
-        XCTAssertTrue(try waitFor(timeoutMilliseconds: 5_000) { (try? client.call("customer", "get", key: "before"))?.text == "1" })
+        XCTAssertTrue(waitFor(timeoutMilliseconds: 5_000) { (try? client.call("customer", "get", key: "before"))?.text == "1" })
         XCTAssertEqual(try client.call("customer", "put", key: "after", arguments: [Array("2".utf8)]).status, .ok)
         XCTAssertEqual(try client.call("customer", "get", key: "after").text, "2")
         XCTAssertEqual(try client.call("customer", "get", key: "x").status, .notFound)
@@ -198,10 +198,10 @@ final class InProcessGridTests: XCTestCase {
     func testAUnitThatLeavesHasItsPartitionsTakenOverWithAHigherEpoch() throws {
         let grid = try InProcessGrid(yaml: twoSectionYAML)
         defer { grid.stop() }
-        XCTAssertTrue(try grid.waitUntilReady())
+        XCTAssertTrue(grid.waitUntilReady())
         let before = try XCTUnwrap(try grid.status()).sections.first { $0.name == "customer" }!
         grid.stopUnit("customer-2")
-        XCTAssertTrue(try waitFor(timeoutMilliseconds: 5_000) {
+        XCTAssertTrue(waitFor(timeoutMilliseconds: 5_000) {
             let section = (try? grid.status())??.sections.first { $0.name == "customer" }
             return section?.partitions.allSatisfy { $0.primary == "customer-1" } == true
         })
@@ -231,7 +231,7 @@ final class InProcessGridTests: XCTestCase {
             """
         let grid = try InProcessGrid(yaml: yaml)
         defer { grid.stop() }
-        XCTAssertTrue(try grid.waitUntilReady())
+        XCTAssertTrue(grid.waitUntilReady())
         let client = try grid.client()
         defer { client.close() }
         XCTAssertEqual(try client.call("customer", "put", key: "100000", arguments: [Array("a".utf8)]).unit, "customer-1")

@@ -36,6 +36,7 @@ final class WireFuzzTests: XCTestCase {
         UnitMessage.reply(client: hex("00 6b 8b 45 67"), envelope: hex("02 01"), status: .ok, payload: [], meta: ReplyMeta().encoded).frames,
         UnitMessage.assign(leases: [Lease(partition: 1, epoch: 1, role: .primary)]).frames,
         UnitMessage.heartbeat.frames,
+        UnitMessage.disconnect.frames,
     ]
 
     private func randomBytes(_ random: inout SplitMix64, count: Int) -> [UInt8] {
@@ -90,7 +91,8 @@ final class WireFuzzTests: XCTestCase {
 
         for iteration in 0..<20_000 {
             let frames = randomFrames(&random)
-            let context = "iteration \(iteration): \(frames.map { $0.map { String(format: "%02x", $0) }.joined() })"
+            // Built only when an assertion fails (XCTest messages are autoclosures).
+            var context: String { "iteration \(iteration): \(frames.map { $0.map { String(format: "%02x", $0) }.joined() })" }
 
             switch ClientWire.decodeRequest(frames[...]) {
             case .success(let request):

@@ -44,7 +44,7 @@ final class UpTests: XCTestCase {
                 partitions: 13
             """.write(to: topology, atomically: true, encoding: .utf8)
         let output = folder.appendingPathComponent("up.out")
-        FileManager.default.createFile(atPath: output.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Spacegrid.executable)
         process.arguments = ["up", topology.path, "--run-folder", folder.appendingPathComponent("run").path]
