@@ -35,7 +35,8 @@ public enum DataOperation: String, Sendable, CaseIterable {
             return .written(change)
         case .cas:
             guard arguments.count == 2 else { return .failure(.badArguments("cas takes a version and a value after the key")) }
-            guard let expected = UInt64(String(decoding: arguments[0], as: UTF8.self)) else {
+            guard !arguments[0].isEmpty, arguments[0].allSatisfy({ $0 >= 48 && $0 <= 57 }),
+                  let expected = UInt64(String(decoding: arguments[0], as: UTF8.self)) else {
                 return .failure(.badArguments("cas version must be a decimal integer, got '\(String(decoding: arguments[0].prefix(40), as: UTF8.self))'"))
             }
             switch store.compareAndSet(key, expected: expected, arguments[1]) {

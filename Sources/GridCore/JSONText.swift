@@ -55,9 +55,12 @@ public enum JSONText {
                     guard let value = string() else { return nil }
                     fields[key] = value
                 } else {
+                    // An integer: an optional minus, then digits.
                     let start = index
-                    while index < bytes.count, bytes[index] == UInt8(ascii: "-") || (bytes[index] >= 48 && bytes[index] <= 57) { index += 1 }
-                    guard index > start else { return nil }
+                    if bytes[index] == UInt8(ascii: "-") { index += 1 }
+                    let digits = index
+                    while index < bytes.count, bytes[index] >= 48, bytes[index] <= 57 { index += 1 }
+                    guard index > digits else { return nil }
                     fields[key] = String(decoding: bytes[start..<index], as: UTF8.self)
                 }
                 if expect(UInt8(ascii: ",")) { continue }
@@ -65,6 +68,22 @@ public enum JSONText {
                 skipSpace()
                 return index == bytes.count ? fields : nil
             }
+        }
+
+        /// Four hex digits after `\u`, strictly.
+        mutating func hex4() -> UInt32? {
+            guard index + 4 <= bytes.count else { return nil }
+            var value: UInt32 = 0
+            for byte in bytes[index..<index + 4] {
+                switch byte {
+                case 48...57: value = value << 4 | UInt32(byte - 48)
+                case 65...70: value = value << 4 | UInt32(byte - 55)
+                case 97...102: value = value << 4 | UInt32(byte - 87)
+                default: return nil
+                }
+            }
+            index += 4
+            return value
         }
 
         mutating func string() -> String? {
@@ -82,13 +101,21 @@ public enum JSONText {
                     case UInt8(ascii: "n"): out.append(10)
                     case UInt8(ascii: "r"): out.append(13)
                     case UInt8(ascii: "t"): out.append(9)
+                    case UInt8(ascii: "b"): out.append(8)
+                    case UInt8(ascii: "f"): out.append(12)
+                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(escaped)
                     case UInt8(ascii: "u"):
-                        guard index + 4 <= bytes.count,
-                              let scalarValue = UInt32(String(decoding: bytes[index..<index + 4], as: UTF8.self), radix: 16),
-                              let scalar = Unicode.Scalar(scalarValue) else { return nil }
-                        index += 4
+                        guard var value = hex4() else { return nil }
+                        if (0xD800..<0xDC00).contains(value) {
+                            // A surrogate pair: \uD83D\uDE00.
+                            guard index + 2 <= bytes.count, bytes[index] == 92, bytes[index + 1] == UInt8(ascii: "u") else { return nil }
+                            index += 2
+                            guard let low = hex4(), (0xDC00..<0xE000).contains(low) else { return nil }
+                            value = 0x10000 + ((value - 0xD800) << 10) + (low - 0xDC00)
+                        }
+                        guard let scalar = Unicode.Scalar(value) else { return nil }
                         out.append(contentsOf: Array(String(Character(scalar)).utf8))
-                    default: out.append(escaped)
+                    default: return nil
                     }
                 } else {
                     out.append(byte)

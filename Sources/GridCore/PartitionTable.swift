@@ -85,7 +85,9 @@ public struct PartitionTable: Sendable {
     /// The primary of a partition and its epoch, when it has one.
     @inlinable
     public func primary(section: String, partition: Int) -> (unit: String, epoch: UInt64)? {
-        guard let slot = sections[section]?.slots[partition], let unit = slot.primary else { return nil }
+        guard let slots = sections[section]?.slots, slots.indices.contains(partition),
+              let unit = slots[partition].primary else { return nil }
+        let slot = slots[partition]
         return (unit, slot.epoch)
     }
 
@@ -132,6 +134,8 @@ public struct PartitionTable: Sendable {
     public mutating func onUnitDead(unit: String) -> [TableChange] {
         guard let section = unitSections.removeValue(forKey: unit), var state = sections[section] else { return [] }
         state.units.removeAll { $0 == unit }
+        // Before placement, the delay runs from the first join of a unit still alive.
+        if !state.placed && state.units.isEmpty { state.firstJoin = nil }
         var changes: [TableChange] = [.unitLeft(section: section, unit: unit)]
         for partition in state.slots.indices {
             state.slots[partition].backups.removeAll { $0 == unit }

@@ -29,7 +29,7 @@ extension Broker {
         counters.requests += 1
 
         var size = 0
-        for frame in frames { size += frame.count }
+        for frame in frames.dropFirst() { size += frame.count }  // the routing id is ours, not the client's
         guard size <= topology.broker.maxMessageBytes else {
             try refuse(client, request.envelope, .tooLarge(size, limit: topology.broker.maxMessageBytes))
             return

@@ -63,9 +63,10 @@ public final class Broker {
             try socket.setRouterMandatory()
             try socket.setHighWaterMarks(send: 200_000, receive: 200_000)
         }
-        // libzmq refuses a frame above the limit by dropping the connection; a
-        // multipart message whose frames add up to more is refused below with 413.
-        try frontend.setMaximumMessageSize(Int64(broker.maxMessageBytes))
+        // A request over max_message_bytes gets a 413 reply (Broker+Clients); libzmq
+        // itself drops the connection of a peer sending a frame over four times the
+        // limit, so a hostile client cannot make the broker buffer gigabytes.
+        try frontend.setMaximumMessageSize(Int64(broker.maxMessageBytes) * 4)
         try backend.setMaximumMessageSize(Int64(broker.maxMessageBytes) * 2)
         try frontend.bind(broker.clients)
         try backend.bind(broker.units)
@@ -135,7 +136,8 @@ public final class Broker {
         }
         for name in monitor.onTick(now: now) {
             logger.warning("unit declared dead: missed heartbeats", metadata: ["grid.unit": "\(name)"])
-            publish("grid.unit.dead", ["unit": name, "reason": "missed heartbeats"])
+            let section = table.unitSections[name] ?? ""
+            publish("grid.unit.dead", ["unit": name, "section": section, "reason": "missed heartbeats"])
             if let routingID = routingIDs.removeValue(forKey: name) { units[routingID] = nil }
             try apply(table.onUnitDead(unit: name))
         }

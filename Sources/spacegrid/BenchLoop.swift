@@ -116,6 +116,10 @@ final class BenchLoop {
                     result.preloadErrors += 1
                     noteError(reply)
                 }
+                guard board.phase != .stop else {
+                    gaveUp = true
+                    return
+                }
                 if next < plan.keys {
                     try send(store(next), at: BenchClock.nanoseconds())
                     next += plan.connections

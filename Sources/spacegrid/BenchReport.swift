@@ -27,7 +27,7 @@ struct BenchReport: Codable, Equatable {
     var errors: Int
     /// Requests that got no reply within the client timeout (counted in `errors` too).
     var timeouts: Int
-    /// The first error any connection saw, such as `404 not_found: ...`.
+    /// The first error any connection saw, such as `404 not_found: ...`, or a connection's ZeroMQ failure.
     var firstError: String?
     /// Whether SIGINT or SIGTERM ended the measurement early.
     var interrupted: Bool
@@ -78,7 +78,8 @@ extension BenchReport {
             meanMs: recorded ? (latencies.mean).rounded() / 1_000 : 0,
             errors: results.reduce(0) { $0 + $1.errors },
             timeouts: results.reduce(0) { $0 + $1.timeouts },
-            firstError: results.lazy.compactMap(\.firstError).first,
+            firstError: results.lazy.compactMap(\.firstError).first
+                ?? results.lazy.compactMap(\.failure).first.map { "a connection failed: \($0)" },
             interrupted: interrupted)
     }
 
@@ -99,7 +100,7 @@ extension BenchReport {
             "  latency ms    p50 \(ms(p50Ms))  p90 \(ms(p90Ms))  p99 \(ms(p99Ms))  p99.9 \(ms(p999Ms))  max \(ms(maxMs))",
             "  errors        \(BenchFormat.grouped(errors))" + (timeouts > 0 ? " (\(BenchFormat.grouped(timeouts)) timeouts)" : ""),
         ]
-        if let firstError, errors > 0 || timeouts > 0 {
+        if let firstError {
             lines.append("  first error   \(firstError)")
         }
         return lines.joined(separator: "\n")

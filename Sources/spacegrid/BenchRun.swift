@@ -112,22 +112,22 @@ struct BenchRun {
         let preloading = plan.workload.preload != nil
         let started = BenchClock.nanoseconds()
         var nextLine = started + 1_000_000_000
+        defer { progress.endLine() }
         while board.arrivedCount < plan.connections {
             if ProcessSignals.pending != 0 { board.enter(.stop) }
             let now = BenchClock.nanoseconds()
-            if preloading, now >= nextLine {
+            if preloading, board.phase != .stop, now >= nextLine {
                 let done = board.preloaded.load(ordering: .relaxed)
                 progress.show("preloading \(BenchFormat.grouped(plan.keys)) keys into \(plan.section): \(BenchFormat.grouped(done)) (\(done * 100 / plan.keys)%)")
                 nextLine += 1_000_000_000
             }
             Self.pause()
         }
-        if preloading {
+        let done = board.preloaded.load(ordering: .relaxed)
+        if preloading, done == plan.keys {
             let seconds = Double(BenchClock.nanoseconds() - started) / 1e9
-            let done = board.preloaded.load(ordering: .relaxed)
             let rate = seconds > 0 ? Double(done) / seconds : 0
             progress.show("preloaded \(BenchFormat.grouped(done)) keys into \(plan.section) in \(BenchFormat.fixed(seconds, 1)) s (\(BenchFormat.grouped(Int(rate))) puts/s)")
-            progress.endLine()
         }
     }
 

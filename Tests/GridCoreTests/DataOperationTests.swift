@@ -136,3 +136,15 @@ final class DataOperationTests: XCTestCase {
         XCTAssertEqual(OperationOutcome.failure(error, version: 4), OperationOutcome(status: .badRequest, payload: error.payload, version: 4, change: nil))
     }
 }
+
+final class CasVersionSyntaxTests: XCTestCase {
+    func testCasVersionMustBePlainDecimal() {
+        var store = PartitionStore(partition: 0, epoch: 1)
+        _ = store.put(Array("k".utf8), Array("v".utf8))
+        for bad in ["+1", " 1", "1 ", "", "0x1", "-1"] {
+            let outcome = DataOperation.cas.execute(key: Array("k".utf8), arguments: [Array(bad.utf8), Array("w".utf8)], on: &store)
+            XCTAssertEqual(outcome.status, .badRequest, "version '\(bad)'")
+        }
+        XCTAssertEqual(store.get(Array("k".utf8))?.value, Array("v".utf8))
+    }
+}

@@ -70,3 +70,20 @@ final class JSONTextTests: XCTestCase {
         XCTAssertNil(fields(#"{"a":"\ud800"}"#))
     }
 }
+
+final class JSONTextEscapeTests: XCTestCase {
+    func testStandardEscapesAndSurrogatePairsAreRead() {
+        XCTAssertEqual(JSONText.flatStringFields(Array(#"{"a":"x\by\fz\/"}"#.utf8)), ["a": "x\u{8}y\u{c}z/"])
+        XCTAssertEqual(JSONText.flatStringFields(Array(#"{"a":"\ud83d\ude00"}"#.utf8)), ["a": "😀"])
+        XCTAssertEqual(JSONText.flatStringFields(Array(#"{"a":"\u00e9"}"#.utf8)), ["a": "é"])
+    }
+
+    func testMalformedEscapesAndNumbersAreRefused() {
+        XCTAssertNil(JSONText.flatStringFields(Array(#"{"a":"\u+041"}"#.utf8)))
+        XCTAssertNil(JSONText.flatStringFields(Array(#"{"a":"\ud83d"}"#.utf8)), "a lone high surrogate")
+        XCTAssertNil(JSONText.flatStringFields(Array(#"{"a":"\q"}"#.utf8)))
+        XCTAssertNil(JSONText.flatStringFields(Array(#"{"a":-}"#.utf8)))
+        XCTAssertNil(JSONText.flatStringFields(Array(#"{"b":1-2}"#.utf8)))
+        XCTAssertEqual(JSONText.flatStringFields(Array(#"{"b":-12}"#.utf8)), ["b": "-12"])
+    }
+}

@@ -50,6 +50,26 @@ final class PartitionTableTests: XCTestCase {
         XCTAssertTrue(table.isComplete)
     }
 
+    func testAUnitThatDiesBeforePlacementDoesNotStartTheDelayForLaterUnits() {
+        var table = table(partitions: 271, expected: 3, delay: 2_000)
+        _ = table.onUnitReady(section: "customer", unit: "a", now: 0)
+        _ = table.onUnitDead(unit: "a")
+        _ = table.onUnitReady(section: "customer", unit: "b", now: 2_500)
+        XCTAssertFalse(table.sections["customer"]!.placed, "the delay runs from b's join, not a's")
+        _ = table.onUnitReady(section: "customer", unit: "c", now: 2_510)
+        _ = table.onUnitReady(section: "customer", unit: "d", now: 2_520)
+        XCTAssertTrue(table.sections["customer"]!.placed)
+        XCTAssertEqual(table.sections["customer"]!.primaryCounts, ["b": 91, "c": 90, "d": 90])
+    }
+
+    func testAnOutOfRangePartitionHasNoPrimary() {
+        var table = table(expected: 1)
+        _ = table.onUnitReady(section: "customer", unit: "a", now: 0)
+        XCTAssertNotNil(table.primary(section: "customer", partition: 5))
+        XCTAssertNil(table.primary(section: "customer", partition: 6))
+        XCTAssertNil(table.primary(section: "customer", partition: -1))
+    }
+
     func testPlacementHappensAfterTheDelayWithTheUnitsPresent() {
         var table = table(expected: 3, delay: 2_000)
         _ = table.onUnitReady(section: "customer", unit: "a", now: 1_000)
