@@ -4,6 +4,10 @@ import GridCore
 import GridWire
 import ZeroMQ
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 extension Broker {
     /// Handles one message from a unit; a malformed one is dropped and counted.
     func onUnitMessage(_ frames: [[UInt8]]) throws(ZMQError) {
@@ -152,7 +156,7 @@ extension Broker {
                 }))
         }
         return GridStatus(
-            grid: topology.grid, ready: table.isComplete, uptimeMs: now - startedAt, requests: counters.requests,
+            grid: topology.grid, brokerPid: getpid(), ready: table.isComplete, uptimeMs: now - startedAt, requests: counters.requests,
             dropped: counters.dropped, refused: counters.refused, sections: sections)
     }
 }

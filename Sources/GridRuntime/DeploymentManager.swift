@@ -62,13 +62,24 @@ public final class DeploymentManager {
         }
     }
 
-    /// Creates the run folder and starts the broker, then every unit.
-    public func start() throws(SpawnError) {
+    /// Creates the run folder and starts the broker. Units start with `startUnits`,
+    /// once the caller has seen this broker answer (not another grid's on the same port).
+    public func startBroker() throws(SpawnError) {
         makeDirectories(runFolder + "/logs")
-        for index in children.indices {
+        for index in children.indices where children[index].kind == .broker {
             try launch(index)
         }
     }
+
+    /// Starts every unit.
+    public func startUnits() throws(SpawnError) {
+        for index in children.indices where children[index].kind != .broker {
+            try launch(index)
+        }
+    }
+
+    /// The broker's process id while it runs.
+    public var brokerPID: pid_t? { children.first { $0.kind == .broker }?.process?.pid }
 
     private func launch(_ index: Int) throws(SpawnError) {
         let environment = ["SPACEGRID_SUPERVISOR_PID": String(getpid())]

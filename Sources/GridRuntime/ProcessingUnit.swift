@@ -65,6 +65,8 @@ public final class ProcessingUnit {
                 for _ in 0..<512 {
                     guard let frames = try socket.receive() else { break }
                     try onBrokerMessage(frames)
+                    // A DISCONNECT made us reconnect: the old socket is closed.
+                    if self.socket !== socket { break }
                 }
             }
             let now = monotonicMilliseconds()

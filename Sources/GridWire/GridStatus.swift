@@ -72,6 +72,8 @@ public struct GridStatus: Sendable, Equatable, Codable {
     }
 
     public var grid: String
+    /// The broker's process id, so `spacegrid up` knows it reached its own broker.
+    public var brokerPid: Int32
     /// Every partition of every section has a primary.
     public var ready: Bool
     public var uptimeMs: UInt64
@@ -82,8 +84,9 @@ public struct GridStatus: Sendable, Equatable, Codable {
     public var refused: UInt64
     public var sections: [SectionStatus]
 
-    public init(grid: String, ready: Bool, uptimeMs: UInt64, requests: UInt64, dropped: UInt64, refused: UInt64, sections: [SectionStatus]) {
+    public init(grid: String, brokerPid: Int32, ready: Bool, uptimeMs: UInt64, requests: UInt64, dropped: UInt64, refused: UInt64, sections: [SectionStatus]) {
         self.grid = grid
+        self.brokerPid = brokerPid
         self.ready = ready
         self.uptimeMs = uptimeMs
         self.requests = requests
@@ -95,6 +98,7 @@ public struct GridStatus: Sendable, Equatable, Codable {
     enum CodingKeys: String, CodingKey {
         case grid, ready, requests, dropped, refused, sections
         case uptimeMs = "uptime_ms"
+        case brokerPid = "broker_pid"
     }
 
     public var encoded: [UInt8] {

@@ -41,16 +41,31 @@ struct Up: ParsableCommand {
         let manager = DeploymentManager(
             topology: topology, topologyPath: URL(fileURLWithPath: path).standardizedFileURL.path,
             executable: CommandLine.executablePath, runFolder: folder, logLevel: logLevel)
+        let unitCount = topology.sections.reduce(0) { $0 + $1.units }
+        say("starting grid '\(topology.grid)': broker and \(unitCount) units (logs in \(folder)/logs)")
+        let context = Context()
+        guard let connection = try? GridConnection(context: context, endpoint: topology.broker.clients) else {
+            say("error: cannot open a client socket to \(topology.broker.clients)")
+            throw ExitCode(1)
+        }
+        defer { connection.close() }
+        // The broker first, and units only once it answers as itself: with another
+        // grid on the same ports, our units must not join (and disturb) that grid.
         do {
-            try manager.start()
-        } catch {
+            try manager.startBroker()
+            guard waitFor(manager, connection, { $0.brokerPid == manager.brokerPID }) != nil else {
+                let (stopped, killed) = manager.stop()
+                say("the broker did not come up; stopped \(stopped + killed) processes. See \(folder)/logs/broker.log")
+                throw ExitCode(1)
+            }
+            try manager.startUnits()
+        } catch let error as SpawnError {
+            _ = manager.stop()
             say("error: \(error)")
             throw ExitCode(1)
         }
-        let unitCount = topology.sections.reduce(0) { $0 + $1.units }
-        say("starting grid '\(topology.grid)': broker and \(unitCount) units (logs in \(folder)/logs)")
 
-        guard let status = waitUntilReady(manager, topology: topology) else {
+        guard let status = waitFor(manager, connection, { $0.ready && $0.brokerPid == manager.brokerPID }) else {
             let (stopped, killed) = manager.stop()
             say("grid did not become ready; stopped \(stopped + killed) processes. See \(folder)/logs/broker.log")
             throw ExitCode(1)
@@ -85,18 +100,22 @@ struct Up: ParsableCommand {
         say("stopped \(stopped) processes in \(String(format: "%.1f", took)) s\(killed > 0 ? ", killed \(killed) that did not stop in time" : "")")
     }
 
-    /// Polls `grid status` until every partition has a primary; nil on timeout, signal, or a dead broker.
-    private func waitUntilReady(_ manager: DeploymentManager, topology: Topology) -> GridStatus? {
-        let context = Context()
-        guard let connection = try? GridConnection(context: context, endpoint: topology.broker.clients) else { return nil }
-        defer { connection.close() }
+    /// Polls `grid status` until `condition` holds; nil on timeout, on a signal, or when the broker exits.
+    private func waitFor(_ manager: DeploymentManager, _ connection: GridConnection, _ condition: (GridStatus) -> Bool) -> GridStatus? {
         let deadline = monotonicMilliseconds() + UInt64(readyTimeout * 1000)
         while monotonicMilliseconds() < deadline && ProcessSignals.pending == 0 {
             for event in manager.supervise(now: monotonicMilliseconds()) {
-                if case .exited(let name, let exit) = event { say("\(name) exited (\(exit)) while starting") }
+                guard case .exited(let name, let exit) = event else { continue }
+                say("\(name) exited (\(exit)) while starting")
+                if name == "broker" {
+                    // Nothing can join without a broker (a port in use, say): show why and give up.
+                    let log = (try? String(contentsOfFile: "\(manager.runFolder)/logs/broker.log", encoding: .utf8)) ?? ""
+                    for line in log.split(separator: "\n").suffix(3) { say("  broker.log: \(line)") }
+                    return nil
+                }
             }
             if let reply = try? connection.call("grid", "status", key: "-", timeoutMilliseconds: 500),
-               reply.status == .ok, let status = GridStatus(decoding: reply.payload), status.ready {
+               reply.status == .ok, let status = GridStatus(decoding: reply.payload), condition(status) {
                 return status
             }
             usleep(50_000)

@@ -5,7 +5,7 @@ import XCTest
 /// The `grid status` reply: JSON with stable snake_case keys.
 final class GridStatusTests: XCTestCase {
     private let sample = GridStatus(
-        grid: "trading", ready: false, uptimeMs: 12_345, requests: 99, dropped: 2, refused: 3,
+        grid: "trading", brokerPid: 77, ready: false, uptimeMs: 12_345, requests: 99, dropped: 2, refused: 3,
         sections: [
             GridStatus.SectionStatus(
                 name: "customer", partitioning: "hash", expectedUnits: 2, placed: true, orphans: 1, skew: 1,
@@ -20,13 +20,13 @@ final class GridStatusTests: XCTestCase {
 
     func testRoundTrip() {
         XCTAssertEqual(GridStatus(decoding: sample.encoded), sample)
-        let empty = GridStatus(grid: "", ready: true, uptimeMs: 0, requests: 0, dropped: 0, refused: 0, sections: [])
+        let empty = GridStatus(grid: "", brokerPid: 1, ready: true, uptimeMs: 0, requests: 0, dropped: 0, refused: 0, sections: [])
         XCTAssertEqual(GridStatus(decoding: empty.encoded), empty)
     }
 
     func testKeysAreSnakeCase() throws {
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(sample.encoded)) as? [String: Any])
-        XCTAssertEqual(Set(object.keys), ["grid", "ready", "uptime_ms", "requests", "dropped", "refused", "sections"])
+        XCTAssertEqual(Set(object.keys), ["grid", "broker_pid", "ready", "uptime_ms", "requests", "dropped", "refused", "sections"])
         XCTAssertEqual(object["uptime_ms"] as? Int, 12_345)
         let sections = try XCTUnwrap(object["sections"] as? [[String: Any]])
         XCTAssertEqual(Set(sections[0].keys), ["name", "partitioning", "expected_units", "placed", "orphans", "skew", "units", "partitions"])
@@ -41,14 +41,14 @@ final class GridStatusTests: XCTestCase {
 
     func testEncodingIsSortedAndStable() {
         let text = String(decoding: sample.encoded, as: UTF8.self)
-        XCTAssertTrue(text.hasPrefix(#"{"dropped":2,"grid":"trading","ready":false,"refused":3,"requests":99,"sections":["#), text)
+        XCTAssertTrue(text.hasPrefix(#"{"broker_pid":77,"dropped":2,"grid":"trading","ready":false,"refused":3,"requests":99,"sections":["#), text)
         XCTAssertTrue(text.hasSuffix(#"],"uptime_ms":12345}"#), text)
         XCTAssertEqual(sample.encoded, sample.encoded)
     }
 
     func testDecodesWhatAnotherClientWouldWrite() {
         let json = #"""
-            {"grid":"g","ready":true,"uptime_ms":1,"requests":2,"dropped":3,"refused":4,"sections":[
+            {"grid":"g","broker_pid":9,"ready":true,"uptime_ms":1,"requests":2,"dropped":3,"refused":4,"sections":[
               {"name":"s","partitioning":"hash","expected_units":1,"placed":true,"orphans":0,"skew":0,
                "units":[{"name":"u","pid":1,"primaries":1,"backups":0,"requests":0,"last_heard_ms":5}],
                "partitions":[{"partition":0,"primary":null,"backups":[],"epoch":1}]}]}
