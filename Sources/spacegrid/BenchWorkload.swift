@@ -1,4 +1,5 @@
 import ArgumentParser
+import GridCore
 
 // MARK: - Workloads
 
@@ -93,29 +94,5 @@ enum BenchValue {
         case 1: return [UInt8(ascii: "0")]
         default: return [UInt8(ascii: "{")] + [UInt8](repeating: UInt8(ascii: " "), count: size - 2) + [UInt8(ascii: "}")]
         }
-    }
-}
-
-// MARK: - Random numbers
-
-/// SplitMix64 (Steele, Lea and Flood, 2014): a tiny, fast, seedable generator,
-/// one per connection so that picking a key costs a few nanoseconds and no lock.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A uniform number in 0..<bound (Lemire's multiply-high; the bias is below 2^-40 for any bound we use).
-    mutating func below(_ bound: Int) -> Int {
-        precondition(bound > 0, "the bound must be positive")
-        return Int(next().multipliedFullWidth(by: UInt64(bound)).high)
     }
 }

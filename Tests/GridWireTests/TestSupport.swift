@@ -1,3 +1,5 @@
+import GridCore
+
 /// Bytes written out as hex pairs, optionally separated by spaces: `hex("4d 44 50")`.
 /// Golden tests spell every frame this way so the encoder never produces its own expectation.
 func hex(_ text: String) -> [UInt8] {
@@ -15,21 +17,6 @@ func hex(_ text: String) -> [UInt8] {
 
 /// The UTF-8 bytes of a string (for inputs only; expected frames are spelled in hex).
 func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
-
-/// A tiny seeded generator (SplitMix64), so randomized tests replay the same sequence every run.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-}
 
 /// Frequently used frames, in hex.
 enum Golden {
