@@ -35,6 +35,25 @@ public struct PartitionStore: Sendable {
         return Change(partition: partition, epoch: epoch, sequence: sequence, key: key, version: sequence, kind: .delete, value: [])
     }
 
+    // MARK: - Replicas
+
+    /// Applies a change a primary made (on a backup). The caller checks order:
+    /// `change.sequence` must be the next one.
+    public mutating func apply(_ change: Change) {
+        switch change.kind {
+        case .put: entries[change.key] = Entry(value: change.value, version: change.version)
+        case .delete: entries[change.key] = nil
+        }
+        sequence = change.sequence
+    }
+
+    /// Replaces the whole content with a snapshot taken at `sequence`.
+    public mutating func replace(entries: [[UInt8]: Entry], sequence: UInt64, epoch: UInt64) {
+        self.entries = entries
+        self.sequence = sequence
+        self.epoch = epoch
+    }
+
     /// Writes `value` only when the entry's version is `expected` (0: only when absent).
     public mutating func compareAndSet(_ key: [UInt8], expected: UInt64, _ value: [UInt8]) -> Result<Change, GridError> {
         let actual = entries[key]?.version ?? 0

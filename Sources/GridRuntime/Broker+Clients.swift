@@ -1,11 +1,16 @@
+import GridClient
 import GridCore
 import GridWire
 import ZeroMQ
 
 extension Broker {
-    /// The section name the broker answers itself (`grid status`, `grid ping`).
+    /// The section name the broker answers itself (`grid status`, `grid ping`, `grid metrics`).
     static let gridService: [UInt8] = Array("grid".utf8)
     static let mmiPrefix: [UInt8] = Array("mmi.".utf8)
+    /// How often a request is routed again (unit died, or answered 421) before it fails with 503.
+    static let maximumAttempts = 5
+    /// Requests that may wait for primaries at once; beyond it they fail at once with 503.
+    static let maximumWaiting = 100_000
 
     /// Routes one client message, or answers it with an error; never throws on bad input.
     func onClientMessage(_ frames: [[UInt8]]) throws(ZMQError) {
@@ -65,21 +70,63 @@ extension Broker {
             try refuse(client, request.envelope, .badKey("key \(value) is outside every range of section '\(section.name)'"))
             return
         }
-        guard let (unit, epoch) = table.primary(section: section.name, partition: partition),
+        try route(PendingRequest(
+            client: client, envelope: request.envelope, section: section.name, partition: partition,
+            operation: request.operation, key: request.key, arguments: request.arguments, since: monotonicMilliseconds()))
+    }
+
+    /// Sends a request to its partition's primary, or parks it until there is one.
+    func route(_ request: PendingRequest) throws(ZMQError) {
+        guard let (unit, epoch) = table.primary(section: request.section, partition: request.partition),
               let routingID = routingIDs[unit] else {
-            try refuse(client, request.envelope, .noPrimary(section: section.name, partition: partition))
+            try park(request)
             return
         }
         let message = UnitMessage.request(
-            client: client, envelope: request.envelope.encoded, route: Route(partition: partition, epoch: epoch),
+            client: request.client, envelope: request.envelope.encoded, route: Route(partition: request.partition, epoch: epoch),
             operation: request.operation, key: request.key, arguments: request.arguments)
         switch try backend.send([routingID] + message.frames) {
         case .sent:
             units[routingID]?.requests += 1
+            inFlight[RequestKey(client: request.client, envelope: request.envelope.encoded)] = InFlight(request: request, unit: routingID)
         case .wouldBlock:
-            try refuse(client, request.envelope, GridError(.unavailable, "unit_busy", "unit \(unit) is saturated; retry"))
+            try refuse(request.client, request.envelope, GridError(.unavailable, "unit_busy", "unit \(unit) is saturated; retry"))
         case .unroutable:
-            try refuse(client, request.envelope, GridError(.unavailable, "unit_gone", "unit \(unit) just went away; retry"))
+            // The unit's connection is gone; heartbeats will declare it dead and the request moves then.
+            try park(request)
+        }
+    }
+
+    /// Keeps a request until its partition has a primary (or its wait runs out).
+    func park(_ request: PendingRequest) throws(ZMQError) {
+        guard waitingCount < Self.maximumWaiting else {
+            try refuse(request.client, request.envelope, .noPrimary(section: request.section, partition: request.partition))
+            return
+        }
+        waiting[PartitionKey(section: request.section, partition: request.partition), default: []].append(request)
+        waitingCount += 1
+    }
+
+    /// Routes the requests parked for partitions that now have a primary.
+    func releaseWaiting(_ keys: Set<PartitionKey>) throws(ZMQError) {
+        for key in keys {
+            guard let parked = waiting.removeValue(forKey: key) else { continue }
+            waitingCount -= parked.count
+            for request in parked { try route(request) }
+        }
+    }
+
+    /// Answers 503 to requests that waited longer than `requestWaitMilliseconds`.
+    func expireWaiting(now: UInt64) throws(ZMQError) {
+        for (key, parked) in waiting {
+            let expired = parked.filter { now - min(now, $0.since) >= requestWaitMilliseconds }
+            guard !expired.isEmpty else { continue }
+            let kept = parked.filter { now - min(now, $0.since) < requestWaitMilliseconds }
+            waiting[key] = kept.isEmpty ? nil : kept
+            waitingCount -= expired.count
+            for request in expired {
+                try refuse(request.client, request.envelope, .noPrimary(section: request.section, partition: request.partition))
+            }
         }
     }
 
@@ -97,11 +144,13 @@ extension Broker {
         }
     }
 
-    /// `grid status` and `grid ping`, answered by the broker.
+    /// `grid status`, `grid metrics` and `grid ping`, answered by the broker.
     func answerGridService(_ client: [UInt8], _ request: ClientWire.Request) throws(ZMQError) {
         switch String(decoding: request.operation, as: UTF8.self) {
         case "status":
             try sendToClient(client, envelope: request.envelope, status: .ok, payload: status().encoded, meta: ReplyMeta().encoded)
+        case "metrics":
+            try sendToClient(client, envelope: request.envelope, status: .ok, payload: Array(metrics().utf8), meta: ReplyMeta().encoded)
         case "ping":
             try sendToClient(client, envelope: request.envelope, status: .ok, payload: Array("pong".utf8), meta: ReplyMeta().encoded)
         default:
@@ -112,8 +161,7 @@ extension Broker {
     /// 8/MMI: `mmi.service` says whether a section exists; other `mmi.*` are 501.
     ///
     /// MMI requests carry the service name as their only body frame, which the
-    /// decoder reads as the operation frame; the key frame is then absent, so
-    /// they are handled before key validation.
+    /// decoder reads as the operation frame; the key frame is then absent.
     func answerMMI(_ client: [UInt8], _ request: ClientWire.Request) throws(ZMQError) {
         if request.section == Array("mmi.service".utf8) {
             let known = sectionsByBytes[request.operation] != nil || request.operation == Self.gridService

@@ -4,10 +4,6 @@ import GridCore
 import GridWire
 import ZeroMQ
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 extension Broker {
     /// Handles one message from a unit; a malformed one is dropped and counted.
     func onUnitMessage(_ frames: [[UInt8]]) throws(ZMQError) {
@@ -30,7 +26,8 @@ extension Broker {
             return
         }
         guard let unit = units[routingID] else {
-            // A unit we declared dead, or from before a broker restart: it must say READY again.
+            // A unit we declared dead (its replies are not trusted: it may hold an old
+            // epoch), or one from before a broker restart: it must say READY again.
             if case .disconnect = message { return }
             _ = try backend.send([routingID] + UnitMessage.disconnect.frames)
             return
@@ -39,21 +36,34 @@ extension Broker {
         monitor.onHeard(unit.name, now: now)
         switch message {
         case .reply(let client, let envelopeBytes, let status, let payload, let meta):
-            guard let envelope = ClientEnvelope(encoded: envelopeBytes) else {
-                counters.dropped += 1
-                return
-            }
-            try sendToClient(client, envelope: envelope, status: status, payload: payload, meta: meta)
+            try onReply(routingID, client: client, envelopeBytes: envelopeBytes, status: status, payload: payload, meta: meta)
+        case .report(let records):
+            try onReport(unit, records)
         case .heartbeat:
             break
         case .disconnect:
             logger.info("unit left", metadata: ["grid.unit": "\(unit.name)"])
             publish("grid.unit.left", ["unit": unit.name, "section": unit.section])
-            forget(routingID)
-            try apply(table.onUnitDead(unit: unit.name))
+            try onUnitGone(routingID)
         case .ready, .request, .assign:
             counters.dropped += 1
         }
+    }
+
+    func onReply(_ routingID: [UInt8], client: [UInt8], envelopeBytes: [UInt8], status: Status, payload: [UInt8], meta: [UInt8]) throws(ZMQError) {
+        guard let envelope = ClientEnvelope(encoded: envelopeBytes) else {
+            counters.dropped += 1
+            return
+        }
+        let pending = inFlight.removeValue(forKey: RequestKey(client: client, envelope: envelopeBytes))
+        if status == .misdirected, var request = pending?.request, request.attempts + 1 < Self.maximumAttempts {
+            // The unit no longer leads that partition at that epoch: the table moved on; route again.
+            request.attempts += 1
+            counters.rerouted += 1
+            try route(request)
+            return
+        }
+        try sendToClient(client, envelope: envelope, status: status == .misdirected ? .unavailable : status, payload: payload, meta: meta)
     }
 
     func onReady(_ routingID: [UInt8], section: String, name: String, report: UnitReport, now: UInt64) throws(ZMQError) {
@@ -62,60 +72,158 @@ extension Broker {
             _ = try backend.send([routingID] + UnitMessage.disconnect.frames)
             return
         }
-        if let old = routingIDs[name], old != routingID {
-            // Same name, new connection: the old process is gone.
-            units[old] = nil
+        if let old = routingIDs[name] {
+            // Same name again: the old process (or connection) is gone; its requests move on.
+            try onUnitGone(old)
         }
+        if units[routingID] != nil { try onUnitGone(routingID) }
         for operation in report.operations { route.operations.insert(Array(operation.utf8)) }
         sectionsByBytes[Array(section.utf8)] = route
-        units[routingID] = UnitRecord(name: name, section: section, pid: report.pid, lastHeard: now)
+        units[routingID] = UnitRecord(name: name, section: section, pid: report.pid, publisher: report.publisher, replication: report.replication, lastHeard: now)
         routingIDs[name] = routingID
         monitor.onHeard(name, now: now)
-        logger.info("unit joined", metadata: ["grid.unit": "\(name)", "grid.section": "\(section)", "pid": "\(report.pid)"])
-        let changes = table.onUnitReady(section: section, unit: name, now: now)
+        logger.info("unit joined", metadata: [
+            "grid.unit": "\(name)", "grid.section": "\(section)", "pid": "\(report.pid)", "held": "\(report.holdings.count)",
+        ])
+        let changes = table.onUnitReady(section: section, unit: name, holdings: report.holdings.map(\.holding), now: now)
         try apply(changes)
-        // A unit that joined a placed section without leases still learns that it holds none.
-        if !changes.contains(where: { if case .leased(_, _, name, _) = $0 { return true } else { return false } }) {
-            _ = try backend.send([routingID] + UnitMessage.assign(leases: table.leases(of: name)).frames)
+        // A unit that joined without leases still learns that it holds none.
+        if !touchedUnits(changes).contains(name) {
+            try sendAssignment(to: name)
         }
     }
 
-    func forget(_ routingID: [UInt8]) {
-        guard let unit = units.removeValue(forKey: routingID) else { return }
-        routingIDs[unit.name] = nil
-        monitor.forget(unit.name)
+    func onReport(_ unit: UnitRecord, _ records: [ReportRecord]) throws(ZMQError) {
+        for record in records where record.holding.role == .primary {
+            let key = PartitionKey(section: unit.section, partition: record.holding.partition)
+            // Only the current primary's figures count (a fenced unit may still report an old lease).
+            if table.primary(section: unit.section, partition: record.holding.partition)?.unit == unit.name {
+                lag[key] = record
+            }
+        }
+        try apply(table.onReport(unit: unit.name, holdings: records.map(\.holding)))
     }
 
-    /// Carries out table changes: new leases to the units concerned, events to subscribers.
+    /// A unit is gone (dead, left, or replaced): update the table, then route its requests again.
+    func onUnitGone(_ routingID: [UInt8]) throws(ZMQError) {
+        guard let unit = units.removeValue(forKey: routingID) else { return }
+        if routingIDs[unit.name] == routingID { routingIDs[unit.name] = nil }
+        monitor.forget(unit.name)
+        let stranded = inFlight.filter { $0.value.unit == routingID }
+        for key in stranded.keys { inFlight[key] = nil }
+        try apply(table.onUnitDead(unit: unit.name))
+        for (_, entry) in stranded {
+            var request = entry.request
+            request.attempts += 1
+            counters.rerouted += 1
+            if request.attempts < Self.maximumAttempts {
+                try route(request)
+            } else {
+                try refuse(request.client, request.envelope, .noPrimary(section: request.section, partition: request.partition))
+            }
+        }
+    }
+
+    // MARK: - Table changes
+
+    /// The units whose assignment changed: the units named, and every member of the partitions named.
+    func touchedUnits(_ changes: [TableChange]) -> Set<String> {
+        var touched: Set<String> = []
+        func members(_ section: String, _ partition: Int) {
+            guard let slot = table.sections[section]?.slots[partition] else { return }
+            if let primary = slot.primary { touched.insert(primary) }
+            touched.formUnion(slot.backups)
+        }
+        for change in changes {
+            switch change {
+            case .leased(let section, let partition, let unit, _), .promoted(let section, let partition, let unit, _, _, _, _),
+                 .backupAdded(let section, let partition, let unit, _), .backupRemoved(let section, let partition, let unit):
+                touched.insert(unit)
+                members(section, partition)
+            case .orphaned(let section, let partition, _), .lost(let section, let partition):
+                members(section, partition)
+            case .unitJoined, .unitLeft, .caughtUp, .placed:
+                break
+            }
+        }
+        return touched.filter { routingIDs[$0] != nil }
+    }
+
+    /// Carries out table changes: assignments to the units concerned, events to subscribers,
+    /// and the requests that waited for a primary.
     func apply(_ changes: [TableChange]) throws(ZMQError) {
         guard !changes.isEmpty else { return }
-        var touched: Set<String> = []
+        var leases: [[String: Any]] = []
+        var backups: [[String: Any]] = []
+        var caughtUp: [String: [Int]] = [:]
+        var opened: Set<PartitionKey> = []
         for change in changes {
             switch change {
             case .unitJoined(let section, let unit):
-                publish("grid.unit.joined", ["unit": unit, "section": section])
+                let publisher = routingIDs[unit].flatMap { units[$0]?.publisher } ?? ""
+                publish("grid.unit.joined", ["unit": unit, "section": section, "publisher": publisher])
             case .unitLeft:
                 break
-            case .leased(_, _, let unit, _):
-                touched.insert(unit)
+            case .leased(let section, let partition, let unit, let epoch):
+                leases.append(["section": section, "partition": partition, "unit": unit, "epoch": epoch])
+                opened.insert(PartitionKey(section: section, partition: partition))
+                lag[PartitionKey(section: section, partition: partition)] = nil
+            case .promoted(let section, let partition, let unit, let epoch, let previous, let sequence, let complete):
+                counters.promotions += 1
+                opened.insert(PartitionKey(section: section, partition: partition))
+                lag[PartitionKey(section: section, partition: partition)] = nil
+                logger.info("partition promoted", metadata: [
+                    "grid.section": "\(section)", "grid.partition": "\(partition)", "grid.unit": "\(unit)", "epoch": "\(epoch)",
+                ])
+                publish("grid.partition.promoted", [
+                    "section": section, "partition": partition, "unit": unit, "epoch": epoch,
+                    "previous": previous ?? "", "sequence": sequence, "complete": complete,
+                ])
+            case .backupAdded(let section, let partition, let unit, let epoch):
+                backups.append(["section": section, "partition": partition, "unit": unit, "epoch": epoch])
+            case .backupRemoved:
+                break
+            case .caughtUp(let section, let partition, let unit, _):
+                caughtUp["\(section)/\(unit)", default: []].append(partition)
             case .orphaned(let section, let partition, let previous):
                 publish("grid.partition.orphaned", ["section": section, "partition": partition, "previous": previous])
+            case .lost(let section, let partition):
+                counters.lost += 1
+                logger.error("partition lost: no replica lived; it starts empty", metadata: ["grid.section": "\(section)", "grid.partition": "\(partition)"])
+                publish("grid.partition.lost", ["section": section, "partition": partition])
             case .placed(let section):
                 logger.info("section placed", metadata: ["grid.section": "\(section)"])
                 publish("grid.section.placed", ["section": section, "units": table.sections[section]?.units ?? []])
             }
         }
-        let leased = changes.compactMap { change -> (String, Int, String, UInt64)? in
-            if case .leased(let section, let partition, let unit, let epoch) = change { return (section, partition, unit, epoch) }
-            return nil
+        if !leases.isEmpty || !backups.isEmpty {
+            publish("grid.table", ["leases": leases, "backups": backups])
         }
-        if !leased.isEmpty {
-            publish("grid.table", ["leases": leased.map { ["section": $0.0, "partition": $0.1, "unit": $0.2, "epoch": $0.3] as [String: Any] }])
+        for (key, partitions) in caughtUp.sorted(by: { $0.key < $1.key }) {
+            let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
+            publish("grid.backup.caught_up", ["section": parts[0], "unit": parts[1], "partitions": partitions.sorted()])
         }
-        for unit in touched.sorted() {
-            guard let routingID = routingIDs[unit] else { continue }
-            _ = try backend.send([routingID] + UnitMessage.assign(leases: table.leases(of: unit)).frames)
+        for unit in touchedUnits(changes).sorted() {
+            try sendAssignment(to: unit)
         }
+        try releaseWaiting(opened)
+    }
+
+    /// Sends a unit every lease it holds, with the endpoints of the units it replicates with.
+    func sendAssignment(to unit: String) throws(ZMQError) {
+        guard let routingID = routingIDs[unit] else { return }
+        let assignments = table.assignments(of: unit)
+        var names: Set<String> = [unit]
+        for assignment in assignments {
+            names.insert(assignment.primary)
+            names.formUnion(assignment.backups)
+        }
+        var peers: [String: AssignBody.Peer] = [:]
+        for name in names {
+            guard let record = routingIDs[name].flatMap({ units[$0] }) else { continue }
+            peers[name] = AssignBody.Peer(publisher: record.publisher, replication: record.replication)
+        }
+        _ = try backend.send([routingID] + UnitMessage.assign(AssignBody(assignments: assignments, peers: peers)).frames)
     }
 
     /// Publishes a grid event: topic frame, then a JSON object with the time.
@@ -125,38 +233,5 @@ extension Broker {
         object["time_ms"] = Int(Date().timeIntervalSince1970 * 1000)
         guard let json = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
         _ = try? events.send([Array(topic.utf8), Array(json)])
-    }
-
-    /// The status the `grid status` request returns.
-    func status() -> GridStatus {
-        let now = monotonicMilliseconds()
-        var sections: [GridStatus.SectionStatus] = []
-        for config in topology.sections {
-            guard let state = table.sections[config.name] else { continue }
-            let counts = state.primaryCounts
-            var backupCounts: [String: Int] = [:]
-            for slot in state.slots { for backup in slot.backups { backupCounts[backup, default: 0] += 1 } }
-            let unitStatuses = state.units.map { name -> GridStatus.UnitStatus in
-                let record = routingIDs[name].flatMap { units[$0] }
-                return GridStatus.UnitStatus(
-                    name: name, pid: record?.pid ?? 0, primaries: counts[name] ?? 0, backups: backupCounts[name] ?? 0,
-                    requests: record?.requests ?? 0, lastHeardMs: record.map { now - min(now, $0.lastHeard) } ?? 0)
-            }
-            let partitioning: String
-            switch config.partitioner {
-            case .hash: partitioning = "hash"
-            case .range: partitioning = "range"
-            }
-            let values = counts.values
-            sections.append(GridStatus.SectionStatus(
-                name: config.name, partitioning: partitioning, expectedUnits: config.units, placed: state.placed,
-                orphans: state.orphanCount, skew: (values.max() ?? 0) - (values.min() ?? 0), units: unitStatuses,
-                partitions: state.slots.enumerated().map {
-                    GridStatus.PartitionStatus(partition: $0.offset, primary: $0.element.primary, backups: $0.element.backups, epoch: $0.element.epoch)
-                }))
-        }
-        return GridStatus(
-            grid: topology.grid, brokerPid: getpid(), ready: table.isComplete, uptimeMs: now - startedAt, requests: counters.requests,
-            dropped: counters.dropped, refused: counters.refused, sections: sections)
     }
 }

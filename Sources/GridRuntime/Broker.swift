@@ -10,7 +10,10 @@ import ZeroMQ
 ///
 /// One thread owns the broker and its sockets: `run` polls them until the
 /// stop signal is raised. Decisions live in `PartitionTable` and
-/// `HeartbeatMonitor`; this shell moves frames and carries out table changes.
+/// `HeartbeatMonitor`; this shell moves frames, carries out table changes,
+/// and keeps the requests in flight so that none is lost when a unit dies:
+/// they are routed again to the new primary, and requests for a partition
+/// without a primary wait (up to `requestWaitMilliseconds`) instead of failing.
 public final class Broker {
     let topology: Topology
     let logger: Logger
@@ -25,9 +28,17 @@ public final class Broker {
     var routingIDs: [String: [UInt8]] = [:]
     /// Sections by their name's bytes, so routing never builds a String.
     var sectionsByBytes: [[UInt8]: SectionRoute] = [:]
+    /// Requests sent to a unit and not answered yet.
+    var inFlight: [RequestKey: InFlight] = [:]
+    /// Requests for partitions without a primary, by section and partition.
+    var waiting: [PartitionKey: [PendingRequest]] = [:]
+    var waitingCount = 0
+    /// Each primary's last reported sequence and replication lag, by section and partition.
+    var lag: [PartitionKey: ReportRecord] = [:]
     var counters = Counters()
     let startedAt = monotonicMilliseconds()
     var lastHeartbeatSent: UInt64 = 0
+    let requestWaitMilliseconds: UInt64
 
     /// What routing needs of a section, precomputed.
     struct SectionRoute {
@@ -41,20 +52,55 @@ public final class Broker {
         var name: String
         var section: String
         var pid: Int32
+        var publisher: String
+        var replication: String
         var requests: UInt64 = 0
         var lastHeard: UInt64
+    }
+
+    struct PartitionKey: Hashable {
+        var section: String
+        var partition: Int
+    }
+
+    /// A request the broker answers for: where it came from and what it asks.
+    struct PendingRequest {
+        var client: [UInt8]
+        var envelope: ClientEnvelope
+        var section: String
+        var partition: Int
+        var operation: [UInt8]
+        var key: [UInt8]
+        var arguments: [[UInt8]]
+        var attempts = 0
+        var since: UInt64
+    }
+
+    /// Identifies a request in flight: its client and envelope (a native correlation id, or a REQ client's one request).
+    struct RequestKey: Hashable {
+        var client: [UInt8]
+        var envelope: [UInt8]
+    }
+
+    struct InFlight {
+        var request: PendingRequest
+        var unit: [UInt8]
     }
 
     struct Counters {
         var requests: UInt64 = 0
         var dropped: UInt64 = 0
         var refused: UInt64 = 0
+        var rerouted: UInt64 = 0
+        var promotions: UInt64 = 0
+        var lost: UInt64 = 0
     }
 
     /// Binds the broker's three sockets as the topology says.
-    public init(topology: Topology, context: Context, logger: Logger) throws(ZMQError) {
+    public init(topology: Topology, context: Context, logger: Logger, requestWaitMilliseconds: UInt64 = 3_000) throws(ZMQError) {
         self.topology = topology
         self.logger = logger
+        self.requestWaitMilliseconds = requestWaitMilliseconds
         let broker = topology.broker
         frontend = try Socket(context, .router, linger: 0)
         backend = try Socket(context, .router, linger: 0)
@@ -67,13 +113,13 @@ public final class Broker {
         // itself drops the connection of a peer sending a frame over four times the
         // limit, so a hostile client cannot make the broker buffer gigabytes.
         try frontend.setMaximumMessageSize(Int64(broker.maxMessageBytes) * 4)
-        try backend.setMaximumMessageSize(Int64(broker.maxMessageBytes) * 2)
+        try backend.setMaximumMessageSize(Int64(broker.maxMessageBytes) * 4)
         try frontend.bind(broker.clients)
         try backend.bind(broker.units)
         try events.bind(broker.events)
 
         table = PartitionTable(sections: topology.sections.map {
-            PartitionTable.SectionSpec(name: $0.name, partitioner: $0.partitioner, expectedUnits: $0.units)
+            PartitionTable.SectionSpec(name: $0.name, partitioner: $0.partitioner, expectedUnits: $0.units, backups: $0.backups)
         })
         monitor = HeartbeatMonitor(intervalMilliseconds: broker.heartbeatMilliseconds, liveness: broker.liveness)
         for section in topology.sections {
@@ -125,7 +171,7 @@ public final class Broker {
         }
     }
 
-    /// Heartbeats out, dead units out, delayed placements in.
+    /// Heartbeats out, dead units out, delayed placements in, expired waits answered.
     func onTick(now: UInt64) throws(ZMQError) {
         if now - lastHeartbeatSent >= UInt64(topology.broker.heartbeatMilliseconds) {
             lastHeartbeatSent = now
@@ -138,9 +184,9 @@ public final class Broker {
             logger.warning("unit declared dead: missed heartbeats", metadata: ["grid.unit": "\(name)"])
             let section = table.unitSections[name] ?? ""
             publish("grid.unit.dead", ["unit": name, "section": section, "reason": "missed heartbeats"])
-            if let routingID = routingIDs.removeValue(forKey: name) { units[routingID] = nil }
-            try apply(table.onUnitDead(unit: name))
+            if let routingID = routingIDs[name] { try onUnitGone(routingID) }
         }
         try apply(table.onTick(now: now))
+        if waitingCount > 0 { try expireWaiting(now: now) }
     }
 }

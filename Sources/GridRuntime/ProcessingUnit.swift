@@ -9,10 +9,16 @@ import Glibc
 #endif
 
 /// A processing unit (DESIGN.md section 3): one process hosting partitions of
-/// one section, connected to the broker by a DEALER that speaks `MDPW01`.
+/// one section, as primary or backup.
 ///
-/// One thread owns the unit and its socket. The data and the leases live in
-/// the pure `UnitStore`; this shell moves frames.
+/// One thread owns the unit and all its sockets:
+/// - a DEALER to the broker (`MDPW01`): requests in, replies, reports and heartbeats out;
+/// - a PUB: the changes of the partitions it leads, and invalidation events;
+/// - a ROUTER: snapshots and catch-ups for its backups, and their acknowledgements;
+/// - a SUB and one DEALER per primary it follows, for the partitions it backs up.
+///
+/// The data, leases and replication bookkeeping live in the pure `UnitStore`;
+/// this shell moves frames and keeps the replies that wait for backups.
 public final class ProcessingUnit {
     public struct Configuration: Sendable {
         public var section: String
@@ -21,57 +27,123 @@ public final class ProcessingUnit {
         public var broker: String
         public var heartbeatMilliseconds: Int
         public var liveness: Int
+        public var mode: BackupMode
+        public var replicationIntervalMilliseconds: Int
+        /// The host the unit binds its PUB and ROUTER on (ports are chosen by the system).
+        public var host: String
+        /// The section's partition count, to precompute topics.
+        public var partitionCount: Int
 
-        public init(section: String, name: String, broker: String, heartbeatMilliseconds: Int, liveness: Int) {
+        public init(section: String, name: String, broker: String, heartbeatMilliseconds: Int, liveness: Int,
+                    mode: BackupMode = .sync, replicationIntervalMilliseconds: Int = 50, host: String = "127.0.0.1", partitionCount: Int = 271) {
             self.section = section
             self.name = name
             self.broker = broker
             self.heartbeatMilliseconds = heartbeatMilliseconds
             self.liveness = liveness
+            self.mode = mode
+            self.replicationIntervalMilliseconds = replicationIntervalMilliseconds
+            self.host = host
+            self.partitionCount = partitionCount
         }
     }
 
     let configuration: Configuration
     let context: Context
     let logger: Logger
-    var socket: Socket?
-    public private(set) var store = UnitStore()
+    var brokerSocket: Socket?
+    let publisher: Socket
+    let replicationRouter: Socket
+    let subscriber: Socket
+    /// One DEALER per primary this unit follows, by unit name.
+    var peers: [String: Socket] = [:]
+    var peerEndpoints: [String: AssignBody.Peer] = [:]
+    var connectedPublishers: Set<String> = []
+    var subscribedTopics: Set<Int> = []
+    /// Routing ids of backups on the replication ROUTER, learned from their messages.
+    var backupRoutingIDs: [String: [UInt8]] = [:]
+
+    public internal(set) var store = UnitStore()
+    /// Replies that wait for backups (sync mode), by token.
+    var heldReplies: [Int: [[UInt8]]] = [:]
+    /// Changes not yet published (async mode flushes them every replication interval).
+    var outbox: [Change] = []
+    /// Acknowledgements to send at the end of this loop turn, by primary.
+    var pendingAcks: [String: [Int: PeerMessage.AckRecord]] = [:]
+    let topics: [[UInt8]]
+    let invalidationTopic: [UInt8]
+
     var lastHeardFromBroker: UInt64 = 0
     var lastSent: UInt64 = 0
-    let meta: [UInt8]
-    let unitMetaName: [UInt8]
+    var lastFlush: UInt64 = 0
+    var lastTick: UInt64 = 0
     /// Requests served since start.
     public private(set) var served: UInt64 = 0
+    public let publisherEndpoint: String
+    public let replicationEndpoint: String
 
-    public init(configuration: Configuration, context: Context, logger: Logger) {
+    public init(configuration: Configuration, context: Context, logger: Logger) throws(ZMQError) {
         self.configuration = configuration
         self.context = context
         self.logger = logger
-        self.unitMetaName = Array(configuration.name.utf8)
-        self.meta = ReplyMeta(version: 0, unit: configuration.name).encoded
+        topics = (0..<configuration.partitionCount).map { ReplicationWire.topic(section: configuration.section, partition: $0) }
+        invalidationTopic = ReplicationWire.invalidationTopic(section: configuration.section)
+        publisher = try Socket(context, .pub, linger: 100)
+        // PUB drops silently at its high-water mark (ZEROMQ.md, trap 1): keep it
+        // high; the sequence numbers and resends repair whatever is still dropped.
+        try publisher.setHighWaterMarks(send: 1_000_000, receive: 1_000)
+        try publisher.bind("tcp://\(configuration.host):*")
+        publisherEndpoint = publisher.lastEndpoint
+        replicationRouter = try Socket(context, .router, linger: 100)
+        try replicationRouter.setRouterMandatory()
+        // Snapshots go out in chunks without waiting; a full queue must not cut one short.
+        try replicationRouter.setHighWaterMarks(send: 0, receive: 100_000)
+        try replicationRouter.bind("tcp://\(configuration.host):*")
+        replicationEndpoint = replicationRouter.lastEndpoint
+        subscriber = try Socket(context, .sub, linger: 0)
+        try subscriber.setHighWaterMarks(send: 1_000, receive: 1_000_000)
     }
 
     /// Connects, registers and serves until `signal` is raised; then says goodbye.
     public func run(until signal: StopSignal) throws(ZMQError) {
         try connect()
-        let tick = max(1, min(configuration.heartbeatMilliseconds, 100))
+        let tick = max(1, min(configuration.heartbeatMilliseconds, configuration.replicationIntervalMilliseconds, 50))
         let expiry = UInt64(configuration.heartbeatMilliseconds * configuration.liveness)
         while !signal.isStopped {
-            guard let socket else { return }
+            guard let brokerSocket else { return }
             var poller = Poller()
-            poller.add(socket)
+            poller.add(brokerSocket)
+            poller.add(replicationRouter)
+            poller.add(subscriber)
+            let peerList = Array(peers)
+            for (_, socket) in peerList { poller.add(socket) }
             try poller.poll(timeoutMilliseconds: tick)
+
             if poller.isReadable(0) {
                 for _ in 0..<512 {
-                    guard let frames = try socket.receive() else { break }
+                    guard let frames = try brokerSocket.receive() else { break }
                     try onBrokerMessage(frames)
                     // A DISCONNECT made us reconnect: the old socket is closed.
-                    if self.socket !== socket { break }
+                    if self.brokerSocket !== brokerSocket { break }
                 }
             }
+            if poller.isReadable(1) { try drainReplicationRouter() }
+            if poller.isReadable(2) { try drainSubscriber() }
+            for (index, (name, socket)) in peerList.enumerated() where poller.isReadable(3 + index) {
+                try drainPeer(name, socket)
+            }
+            try flushAcknowledgements()
+
             let now = monotonicMilliseconds()
+            if !outbox.isEmpty && now - lastFlush >= UInt64(configuration.replicationIntervalMilliseconds) {
+                publishOutbox()
+            }
+            if now - lastTick >= 50 {
+                lastTick = now
+                try carryOut(store.onTick(now: now, resendAfterMilliseconds: UInt64(max(50, configuration.heartbeatMilliseconds))))
+            }
             if now - lastSent >= UInt64(configuration.heartbeatMilliseconds) {
-                try send(.heartbeat)
+                try sendReport(now: now)
             }
             if now - lastHeardFromBroker > expiry {
                 // The broker went silent (restart, network): reconnect and register again.
@@ -79,28 +151,53 @@ public final class ProcessingUnit {
                 try connect()
             }
         }
+        publishOutbox()
         try? send(.disconnect)
-        socket?.close()
+        brokerSocket?.close()
+        for socket in peers.values { socket.close() }
+        publisher.close()
+        replicationRouter.close()
+        subscriber.close()
     }
 
+    // MARK: - Broker
+
     func connect() throws(ZMQError) {
-        socket?.close()
+        brokerSocket?.close()
         let socket = try Socket(context, .dealer, linger: 100)
         try socket.setHighWaterMarks(send: 200_000, receive: 200_000)
         try socket.setReconnectInterval(milliseconds: 50, maximum: 1_000)
         try socket.connect(configuration.broker)
-        self.socket = socket
+        brokerSocket = socket
         lastHeardFromBroker = monotonicMilliseconds()
-        let report = UnitReport(operations: DataOperation.allCases.map(\.rawValue), pid: getpid())
+        let report = UnitReport(
+            operations: DataOperation.allCases.map(\.rawValue), pid: getpid(), publisher: publisherEndpoint,
+            replication: replicationEndpoint, holdings: store.holdings.map { ReportRecord(holding: $0) })
         try send(.ready(section: configuration.section, unit: configuration.name, report: report))
-        logger.info("unit registering", metadata: ["grid.unit": "\(configuration.name)", "grid.section": "\(configuration.section)", "broker": "\(configuration.broker)"])
+        logger.info("unit registering", metadata: [
+            "grid.unit": "\(configuration.name)", "grid.section": "\(configuration.section)", "broker": "\(configuration.broker)",
+            "held": "\(store.held.count)",
+        ])
     }
 
     func send(_ message: UnitMessage) throws(ZMQError) {
-        guard let socket else { return }
+        try sendToBroker(message.frames)
+    }
+
+    func sendToBroker(_ frames: [[UInt8]]) throws(ZMQError) {
+        guard let brokerSocket else { return }
         // The broker is the only peer; when its queue is full, wait rather than lose a reply.
-        _ = try socket.send(message.frames, blocking: true)
+        _ = try brokerSocket.send(frames, blocking: true)
         lastSent = monotonicMilliseconds()
+    }
+
+    /// REPORT: holdings, sequences and lag; it doubles as the heartbeat.
+    func sendReport(now: UInt64) throws(ZMQError) {
+        let records = store.holdings.map { holding -> ReportRecord in
+            guard holding.role == .primary, let lag = store.lag(of: holding.partition, now: now) else { return ReportRecord(holding: holding) }
+            return ReportRecord(holding: holding, behind: lag.behind, unacknowledgedMilliseconds: UInt32(min(lag.oldestUnacknowledgedMilliseconds, UInt64(UInt32.max))))
+        }
+        try send(.report(records: records))
     }
 
     func onBrokerMessage(_ frames: [[UInt8]]) throws(ZMQError) {
@@ -114,29 +211,60 @@ public final class ProcessingUnit {
         }
         switch message {
         case .request(let client, let envelope, let route, let operationName, let key, let arguments):
-            served += 1
-            let outcome: OperationOutcome
-            if let operation = DataOperation(name: operationName) {
-                outcome = store.handle(route: route, operation: operation, key: key, arguments: arguments)
-            } else {
-                outcome = .failure(.unknownOperation(preview(operationName), section: configuration.section))
-            }
-            let meta = ReplyMeta(version: outcome.version, unit: configuration.name).encoded
-            try send(.reply(client: client, envelope: envelope, status: outcome.status, payload: outcome.payload, meta: meta))
-        case .assign(let leases):
-            let dropped = store.onAssign(leases)
-            logger.info("leases assigned", metadata: [
-                "grid.unit": "\(configuration.name)", "primaries": "\(leases.filter { $0.role == .primary }.count)",
-                "dropped": "\(dropped.count)",
-            ])
+            try onRequest(client: client, envelope: envelope, route: route, operationName: operationName, key: key, arguments: arguments)
+        case .assign(let body):
+            try onAssign(body)
         case .heartbeat:
             break
         case .disconnect:
             // The broker does not know us (it restarted, or declared us dead): register again.
             logger.warning("broker asked to register again", metadata: ["grid.unit": "\(configuration.name)"])
             try connect()
-        case .ready, .reply:
+        case .ready, .reply, .report:
             logger.warning("unexpected command from the broker", metadata: ["command": "\(message.command)"])
         }
+    }
+
+    func onAssign(_ body: AssignBody) throws(ZMQError) {
+        guard let assignments = body.coreAssignments else { return }
+        for (name, peer) in body.peers { peerEndpoints[name] = peer }
+        let directives = store.onAssign(assignments, now: monotonicMilliseconds())
+        try carryOut(directives)
+        try updateSubscriptions()
+        logger.info("leases assigned", metadata: [
+            "grid.unit": "\(configuration.name)",
+            "primaries": "\(assignments.filter { $0.lease.role == .primary }.count)",
+            "backups": "\(assignments.filter { $0.lease.role == .backup }.count)",
+        ])
+    }
+
+    // MARK: - Requests
+
+    func onRequest(client: [UInt8], envelope: [UInt8], route: Route, operationName: [UInt8], key: [UInt8], arguments: [[UInt8]]) throws(ZMQError) {
+        served += 1
+        guard let operation = DataOperation(name: operationName) else {
+            let outcome = OperationOutcome.failure(.unknownOperation(preview(operationName), section: configuration.section))
+            try reply(client, envelope, outcome)
+            return
+        }
+        let sync = configuration.mode == .sync
+        let served = store.handle(route: route, operation: operation, key: key, arguments: arguments, sync: sync, now: monotonicMilliseconds())
+        if let change = served.outcome.change {
+            if sync { publish(change) } else { outbox.append(change) }
+        }
+        if let token = served.heldToken {
+            heldReplies[token] = replyFrames(client, envelope, served.outcome)
+        } else {
+            try reply(client, envelope, served.outcome)
+        }
+    }
+
+    func replyFrames(_ client: [UInt8], _ envelope: [UInt8], _ outcome: OperationOutcome) -> [[UInt8]] {
+        let meta = ReplyMeta(version: outcome.version, unit: configuration.name).encoded
+        return UnitMessage.reply(client: client, envelope: envelope, status: outcome.status, payload: outcome.payload, meta: meta).frames
+    }
+
+    func reply(_ client: [UInt8], _ envelope: [UInt8], _ outcome: OperationOutcome) throws(ZMQError) {
+        try sendToBroker(replyFrames(client, envelope, outcome))
     }
 }

@@ -12,9 +12,12 @@ public struct GridStatus: Sendable, Equatable, Codable {
         public var requests: UInt64
         /// Milliseconds since the broker last heard from the unit.
         public var lastHeardMs: UInt64
+        /// Where the unit publishes its changes (what `spacegrid tail` subscribes to).
+        public var publisher: String
 
-        public init(name: String, pid: Int32, primaries: Int, backups: Int, requests: UInt64, lastHeardMs: UInt64) {
+        public init(name: String, pid: Int32, primaries: Int, backups: Int, requests: UInt64, lastHeardMs: UInt64, publisher: String = "") {
             self.name = name
+            self.publisher = publisher
             self.pid = pid
             self.primaries = primaries
             self.backups = backups
@@ -23,7 +26,7 @@ public struct GridStatus: Sendable, Equatable, Codable {
         }
 
         enum CodingKeys: String, CodingKey {
-            case name, pid, primaries, backups, requests
+            case name, pid, primaries, backups, requests, publisher
             case lastHeardMs = "last_heard_ms"
         }
     }
@@ -33,18 +36,34 @@ public struct GridStatus: Sendable, Equatable, Codable {
         public var primary: String?
         public var backups: [String]
         public var epoch: UInt64
+        /// The primary's last sequence.
+        public var sequence: UInt64
+        /// Sequences the slowest backup is behind the primary.
+        public var behind: UInt64
+        /// Age of the oldest change some backup has not acknowledged, in milliseconds.
+        public var unackedMs: UInt64
 
-        public init(partition: Int, primary: String?, backups: [String], epoch: UInt64) {
+        public init(partition: Int, primary: String?, backups: [String], epoch: UInt64, sequence: UInt64 = 0, behind: UInt64 = 0, unackedMs: UInt64 = 0) {
             self.partition = partition
+            self.sequence = sequence
+            self.behind = behind
+            self.unackedMs = unackedMs
             self.primary = primary
             self.backups = backups
             self.epoch = epoch
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case partition, primary, backups, epoch, sequence, behind
+            case unackedMs = "unacked_ms"
         }
     }
 
     public struct SectionStatus: Sendable, Equatable, Codable {
         public var name: String
         public var partitioning: String
+        /// `sync` or `async`.
+        public var mode: String
         public var expectedUnits: Int
         public var placed: Bool
         /// Partitions without a primary.
@@ -54,9 +73,10 @@ public struct GridStatus: Sendable, Equatable, Codable {
         public var units: [UnitStatus]
         public var partitions: [PartitionStatus]
 
-        public init(name: String, partitioning: String, expectedUnits: Int, placed: Bool, orphans: Int, skew: Int, units: [UnitStatus], partitions: [PartitionStatus]) {
+        public init(name: String, partitioning: String, mode: String = "sync", expectedUnits: Int, placed: Bool, orphans: Int, skew: Int, units: [UnitStatus], partitions: [PartitionStatus]) {
             self.name = name
             self.partitioning = partitioning
+            self.mode = mode
             self.expectedUnits = expectedUnits
             self.placed = placed
             self.orphans = orphans
@@ -66,7 +86,7 @@ public struct GridStatus: Sendable, Equatable, Codable {
         }
 
         enum CodingKeys: String, CodingKey {
-            case name, partitioning, placed, orphans, skew, units, partitions
+            case name, partitioning, mode, placed, orphans, skew, units, partitions
             case expectedUnits = "expected_units"
         }
     }
@@ -82,9 +102,13 @@ public struct GridStatus: Sendable, Equatable, Codable {
     public var dropped: UInt64
     /// Requests answered with an error by the broker itself (bad input, no primary).
     public var refused: UInt64
+    /// Partitions whose primary moved to a backup since the broker started.
+    public var promotions: UInt64
+    /// Where grid events are published (PUB).
+    public var events: String
     public var sections: [SectionStatus]
 
-    public init(grid: String, brokerPid: Int32, ready: Bool, uptimeMs: UInt64, requests: UInt64, dropped: UInt64, refused: UInt64, sections: [SectionStatus]) {
+    public init(grid: String, brokerPid: Int32, ready: Bool, uptimeMs: UInt64, requests: UInt64, dropped: UInt64, refused: UInt64, promotions: UInt64 = 0, events: String = "", sections: [SectionStatus]) {
         self.grid = grid
         self.brokerPid = brokerPid
         self.ready = ready
@@ -92,11 +116,13 @@ public struct GridStatus: Sendable, Equatable, Codable {
         self.requests = requests
         self.dropped = dropped
         self.refused = refused
+        self.promotions = promotions
+        self.events = events
         self.sections = sections
     }
 
     enum CodingKeys: String, CodingKey {
-        case grid, ready, requests, dropped, refused, sections
+        case grid, ready, requests, dropped, refused, sections, promotions, events
         case uptimeMs = "uptime_ms"
         case brokerPid = "broker_pid"
     }

@@ -19,14 +19,18 @@ public enum UnitMessage: Sendable, Equatable {
     case heartbeat
     /// Either way: the sender is leaving (or, from the broker: "you are unknown, send READY again").
     case disconnect
-    /// Broker -> unit: every lease the unit now holds; leases not listed are gone.
-    case assign(leases: [Lease])
+    /// Broker -> unit: every lease the unit now holds (leases not listed are gone),
+    /// with the replication endpoints of the units it replicates with.
+    case assign(AssignBody)
+    /// Unit -> broker, every heartbeat interval (it counts as a heartbeat): what
+    /// the unit holds, how far it applied, and its replication lag as primary.
+    case report(records: [ReportRecord])
 
     public static let header: [UInt8] = Array("MDPW01".utf8)
 
     public enum Command: UInt8, Sendable {
         case ready = 0x01, request = 0x02, reply = 0x03, heartbeat = 0x04, disconnect = 0x05
-        case assign = 0x10
+        case assign = 0x10, report = 0x11
     }
 
     public var command: Command {
@@ -37,6 +41,7 @@ public enum UnitMessage: Sendable, Equatable {
         case .heartbeat: return .heartbeat
         case .disconnect: return .disconnect
         case .assign: return .assign
+        case .report: return .report
         }
     }
 
@@ -54,13 +59,12 @@ public enum UnitMessage: Sendable, Equatable {
             return prefix + [client, [], envelope, status.ascii, payload, meta]
         case .heartbeat, .disconnect:
             return prefix
-        case .assign(let leases):
-            var body: [UInt8] = []
-            body.reserveCapacity(leases.count * 13)
-            for lease in leases {
-                body += BigEndian.bytes(UInt32(lease.partition)) + BigEndian.bytes(lease.epoch) + [lease.role.rawValue]
-            }
-            return prefix + [body]
+        case .assign(let body):
+            return prefix + [body.encoded]
+        case .report(let records):
+            var body = ByteWriter(capacity: records.count * ReportRecord.size)
+            for record in records { record.write(to: &body) }
+            return prefix + [body.bytes]
         }
     }
 
@@ -106,21 +110,22 @@ public enum UnitMessage: Sendable, Equatable {
             }
             return .success(.reply(client: body[0], envelope: body[2], status: status, payload: body[4], meta: body[5]))
         case .assign:
-            guard body.count == 1, body[0].count % 13 == 0 else { return .failure(.malformed("ASSIGN with a bad lease list")) }
-            var leases: [Lease] = []
-            var index = body[0].startIndex
-            while index < body[0].endIndex {
-                let record = body[0][index..<index + 13]
-                guard let role = Role(rawValue: record[index + 12]) else { return .failure(.malformed("ASSIGN with an unknown role")) }
-                leases.append(Lease(partition: Int(BigEndian.uint32(record.prefix(4))), epoch: BigEndian.uint64(record.dropFirst(4).prefix(8)), role: role))
-                index += 13
+            guard body.count == 1, let assign = AssignBody(decoding: body[0]) else { return .failure(.malformed("ASSIGN with an unreadable body")) }
+            return .success(.assign(assign))
+        case .report:
+            guard body.count == 1, body[0].count % ReportRecord.size == 0 else { return .failure(.malformed("REPORT with a bad record list")) }
+            var reader = ByteReader(body[0])
+            var records: [ReportRecord] = []
+            while !reader.isAtEnd {
+                guard let record = ReportRecord(reading: &reader) else { return .failure(.malformed("REPORT with an unknown role")) }
+                records.append(record)
             }
-            return .success(.assign(leases: leases))
+            return .success(.report(records: records))
         }
     }
 }
 
-/// What a unit tells the broker about itself in READY.
+/// What a unit tells the broker about itself in READY (JSON).
 public struct UnitReport: Sendable, Equatable, Codable {
     /// The version of the unit protocol the unit speaks.
     public var wire: Int
@@ -128,13 +133,23 @@ public struct UnitReport: Sendable, Equatable, Codable {
     public var operations: [String]
     /// The unit's process id, for `spacegrid status`.
     public var pid: Int32
+    /// Where the unit publishes its changes (PUB).
+    public var publisher: String
+    /// Where the unit serves snapshots, catch-ups and acknowledgements (ROUTER).
+    public var replication: String
+    /// What the unit already holds: nothing for a new process; its partitions
+    /// after a broker restart or when it comes back from a pause.
+    public var holdings: [ReportRecord]
 
-    public static let currentWire = 1
+    public static let currentWire = 2
 
-    public init(operations: [String], pid: Int32, wire: Int = UnitReport.currentWire) {
+    public init(operations: [String], pid: Int32, publisher: String = "", replication: String = "", holdings: [ReportRecord] = [], wire: Int = UnitReport.currentWire) {
         self.wire = wire
         self.operations = operations
         self.pid = pid
+        self.publisher = publisher
+        self.replication = replication
+        self.holdings = holdings
     }
 
     public var encoded: [UInt8] {
@@ -146,5 +161,119 @@ public struct UnitReport: Sendable, Equatable, Codable {
     public init?(decoding bytes: [UInt8]) {
         guard let report = try? JSONDecoder().decode(UnitReport.self, from: Data(bytes)) else { return nil }
         self = report
+    }
+}
+
+/// One partition a unit holds, as REPORT carries it (34 bytes, big-endian):
+/// partition u32, role u8, epoch u64, sequence u64, in-sync u8, and for a
+/// primary its lag: sequences its slowest backup is behind (u64) and the age
+/// of its oldest unacknowledged change in milliseconds (u32).
+public struct ReportRecord: Sendable, Equatable, Codable {
+    public var holding: Holding
+    public var behind: UInt64
+    public var unacknowledgedMilliseconds: UInt32
+
+    static let size = 34
+
+    public init(holding: Holding, behind: UInt64 = 0, unacknowledgedMilliseconds: UInt32 = 0) {
+        self.holding = holding
+        self.behind = behind
+        self.unacknowledgedMilliseconds = unacknowledgedMilliseconds
+    }
+
+    func write(to writer: inout ByteWriter) {
+        writer.uint32(UInt32(holding.partition))
+        writer.uint8(holding.role.rawValue)
+        writer.uint64(holding.epoch)
+        writer.uint64(holding.sequence)
+        writer.uint8(holding.inSync ? 1 : 0)
+        writer.uint64(behind)
+        writer.uint32(unacknowledgedMilliseconds)
+    }
+
+    init?(reading reader: inout ByteReader) {
+        guard let partition = reader.uint32(), let roleByte = reader.uint8(), let role = Role(rawValue: roleByte),
+              let epoch = reader.uint64(), let sequence = reader.uint64(), let inSync = reader.uint8(),
+              let behind = reader.uint64(), let age = reader.uint32() else { return nil }
+        holding = Holding(partition: Int(partition), role: role, epoch: epoch, sequence: sequence, inSync: inSync != 0)
+        self.behind = behind
+        unacknowledgedMilliseconds = age
+    }
+
+    // JSON form (in READY): [partition, role, epoch, sequence, inSync].
+    public init(from decoder: Decoder) throws {
+        var container = try decoder.unkeyedContainer()
+        let partition = try container.decode(Int.self)
+        guard let role = Role(rawValue: try container.decode(UInt8.self)) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown role")
+        }
+        holding = Holding(partition: partition, role: role, epoch: try container.decode(UInt64.self),
+                          sequence: try container.decode(UInt64.self), inSync: try container.decode(Bool.self))
+        behind = 0
+        unacknowledgedMilliseconds = 0
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.unkeyedContainer()
+        try container.encode(holding.partition)
+        try container.encode(holding.role.rawValue)
+        try container.encode(holding.epoch)
+        try container.encode(holding.sequence)
+        try container.encode(holding.inSync)
+    }
+}
+
+/// ASSIGN's body (JSON): the unit's assignments and its peers' replication endpoints.
+public struct AssignBody: Sendable, Equatable, Codable {
+    public struct Item: Sendable, Equatable, Codable {
+        public var partition: Int
+        public var epoch: UInt64
+        /// `primary` or `backup`.
+        public var role: String
+        public var primary: String
+        public var backups: [String]
+    }
+
+    public struct Peer: Sendable, Equatable, Codable {
+        public var publisher: String
+        public var replication: String
+
+        public init(publisher: String, replication: String) {
+            self.publisher = publisher
+            self.replication = replication
+        }
+    }
+
+    public var assignments: [Item]
+    /// Endpoints of every unit named in `assignments`.
+    public var peers: [String: Peer]
+
+    public init(assignments: [Assignment], peers: [String: Peer]) {
+        self.assignments = assignments.map {
+            Item(partition: $0.lease.partition, epoch: $0.lease.epoch, role: $0.lease.role == .primary ? "primary" : "backup",
+                 primary: $0.primary, backups: $0.backups)
+        }
+        self.peers = peers
+    }
+
+    /// The assignments as core values; nil when a role is unknown.
+    public var coreAssignments: [Assignment]? {
+        var result: [Assignment] = []
+        for item in assignments {
+            guard let role: Role = item.role == "primary" ? .primary : item.role == "backup" ? .backup : nil else { return nil }
+            result.append(Assignment(lease: Lease(partition: item.partition, epoch: item.epoch, role: role), primary: item.primary, backups: item.backups))
+        }
+        return result
+    }
+
+    public var encoded: [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return Array((try? encoder.encode(self)) ?? Data())
+    }
+
+    public init?(decoding bytes: [UInt8]) {
+        guard let body = try? JSONDecoder().decode(AssignBody.self, from: Data(bytes)), body.coreAssignments != nil else { return nil }
+        self = body
     }
 }

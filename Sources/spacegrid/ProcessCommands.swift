@@ -70,22 +70,25 @@ struct UnitCommand: ParsableCommand {
     @Option(help: "The section this unit serves.") var section: String
     @Option(help: "The unit's unique name, such as customer-1.") var name: String
     @Option(help: "The broker's unit endpoint (default: the topology's).") var broker: String?
+    @Option(help: "The address this unit binds its replication sockets on (ports are chosen by the system).") var host = "127.0.0.1"
 
     func run() throws {
         let topology = try options.loadTopology()
-        guard topology.section(named: section) != nil else {
+        guard let sectionConfig = topology.section(named: section) else {
             FileHandle.standardError.write(Data("spacegrid: error: the topology has no section '\(section)' (it has \(topology.sections.map(\.name).joined(separator: ", ")))\n".utf8))
             throw ExitCode(2)
         }
         let logger = options.logger(label: "spacegrid.unit")
         ProcessSignals.install()
         let context = Context()
-        let unit = ProcessingUnit(
-            configuration: .init(
-                section: section, name: name, broker: broker ?? topology.broker.units,
-                heartbeatMilliseconds: topology.broker.heartbeatMilliseconds, liveness: topology.broker.liveness),
-            context: context, logger: logger)
         do {
+            let unit = try ProcessingUnit(
+                configuration: .init(
+                    section: section, name: name, broker: broker ?? topology.broker.units,
+                    heartbeatMilliseconds: topology.broker.heartbeatMilliseconds, liveness: topology.broker.liveness,
+                    mode: sectionConfig.mode, replicationIntervalMilliseconds: sectionConfig.replicationIntervalMilliseconds,
+                    host: host, partitionCount: sectionConfig.partitionCount),
+                context: context, logger: logger)
             try unit.run(until: .forProcess())
         } catch {
             logger.critical("unit failed: \(error)")

@@ -1,0 +1,86 @@
+import GridClient
+import GridCore
+import GridWire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Broker {
+    /// The status the `grid status` request returns.
+    func status() -> GridStatus {
+        let now = monotonicMilliseconds()
+        var sections: [GridStatus.SectionStatus] = []
+        for config in topology.sections {
+            guard let state = table.sections[config.name] else { continue }
+            let counts = state.primaryCounts
+            let backupCounts = state.backupCounts
+            let unitStatuses = state.units.map { name -> GridStatus.UnitStatus in
+                let record = routingIDs[name].flatMap { units[$0] }
+                return GridStatus.UnitStatus(
+                    name: name, pid: record?.pid ?? 0, primaries: counts[name] ?? 0, backups: backupCounts[name] ?? 0,
+                    requests: record?.requests ?? 0, lastHeardMs: record.map { now - min(now, $0.lastHeard) } ?? 0,
+                    publisher: record?.publisher ?? "")
+            }
+            let partitioning: String
+            switch config.partitioner {
+            case .hash: partitioning = "hash"
+            case .range: partitioning = "range"
+            }
+            let values = counts.values
+            sections.append(GridStatus.SectionStatus(
+                name: config.name, partitioning: partitioning, mode: config.mode.rawValue, expectedUnits: config.units,
+                placed: state.placed, orphans: state.orphanCount, skew: (values.max() ?? 0) - (values.min() ?? 0), units: unitStatuses,
+                partitions: state.slots.enumerated().map { partition, slot in
+                    let report = lag[PartitionKey(section: config.name, partition: partition)]
+                    return GridStatus.PartitionStatus(
+                        partition: partition, primary: slot.primary, backups: slot.backups, epoch: slot.epoch,
+                        sequence: report?.holding.sequence ?? 0, behind: report?.behind ?? 0,
+                        unackedMs: UInt64(report?.unacknowledgedMilliseconds ?? 0))
+                }))
+        }
+        return GridStatus(
+            grid: topology.grid, brokerPid: getpid(), ready: table.isComplete, uptimeMs: now - startedAt, requests: counters.requests,
+            dropped: counters.dropped, refused: counters.refused, promotions: counters.promotions, events: topology.broker.events,
+            sections: sections)
+    }
+
+    /// The grid's figures in Prometheus' text format (`grid metrics`, `spacegrid metrics`).
+    /// One series per section at most: never a label per key or partition.
+    func metrics() -> String {
+        var lines: [String] = []
+        func metric(_ name: String, _ type: String, _ help: String, _ samples: [(String, Double)]) {
+            lines.append("# HELP spacegrid_\(name) \(help)")
+            lines.append("# TYPE spacegrid_\(name) \(type)")
+            for (labels, value) in samples {
+                let number = value.rounded() == value ? String(Int64(value)) : String(value)
+                lines.append("spacegrid_\(name)\(labels.isEmpty ? "" : "{\(labels)}") \(number)")
+            }
+        }
+        metric("requests_total", "counter", "Client requests received.", [("", Double(counters.requests))])
+        metric("refused_total", "counter", "Requests the broker answered with an error.", [("", Double(counters.refused))])
+        metric("dropped_total", "counter", "Messages dropped because no reply could be addressed.", [("", Double(counters.dropped))])
+        metric("rerouted_total", "counter", "Requests routed again after their unit died or was fenced.", [("", Double(counters.rerouted))])
+        metric("promotions_total", "counter", "Backups promoted to primary.", [("", Double(counters.promotions))])
+        metric("partitions_lost_total", "counter", "Partitions restarted empty because no replica lived.", [("", Double(counters.lost))])
+        metric("waiting_requests", "gauge", "Requests waiting for a partition to get a primary.", [("", Double(waitingCount))])
+        var units: [(String, Double)] = []
+        var orphans: [(String, Double)] = []
+        var behind: [(String, Double)] = []
+        var unacked: [(String, Double)] = []
+        for config in topology.sections {
+            let label = "section=\"\(config.name)\""
+            let state = table.sections[config.name]
+            units.append((label, Double(state?.units.count ?? 0)))
+            orphans.append((label, Double(state?.orphanCount ?? 0)))
+            let reports = (0..<config.partitionCount).compactMap { lag[PartitionKey(section: config.name, partition: $0)] }
+            behind.append((label, Double(reports.map(\.behind).max() ?? 0)))
+            unacked.append((label, Double(reports.map(\.unacknowledgedMilliseconds).max() ?? 0) / 1000))
+        }
+        metric("units", "gauge", "Live units per section.", units)
+        metric("partitions_without_primary", "gauge", "Partitions without a primary per section.", orphans)
+        metric("replication_behind_max", "gauge", "Most sequences any backup of the section is behind its primary.", behind)
+        metric("replication_unacked_age_seconds_max", "gauge", "Age of the oldest change a backup has not acknowledged.", unacked)
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
