@@ -80,13 +80,15 @@ public struct AckTracker: Sendable {
 
     // MARK: - Lag
 
-    /// Backups that have not acknowledged `newest` and made no progress for `quietMilliseconds`:
-    /// they probably missed a PUB message, so the primary resends from their next sequence.
-    public mutating func stalled(newest: UInt64, now: UInt64, quietMilliseconds: UInt64) -> [(backup: String, from: UInt64)] {
+    /// Backups that have not acknowledged `newest` and made no progress for `quietMilliseconds`
+    /// since the first change they lack was applied (`appliedAt`, when known): they probably
+    /// missed a PUB message, so the primary resends from their next sequence.
+    public mutating func stalled(newest: UInt64, now: UInt64, quietMilliseconds: UInt64, appliedAt: (UInt64) -> UInt64? = { _ in nil }) -> [(backup: String, from: UInt64)] {
         var result: [(String, UInt64)] = []
         for (name, state) in backups.sorted(by: { $0.key < $1.key }) {
-            guard let acknowledged = state.acknowledged, acknowledged < newest,
-                  now - min(now, state.progressAt) >= quietMilliseconds else { continue }
+            guard let acknowledged = state.acknowledged, acknowledged < newest else { continue }
+            let since = max(state.progressAt, appliedAt(acknowledged + 1) ?? 0)
+            guard now - min(now, since) >= quietMilliseconds else { continue }
             result.append((name, acknowledged + 1))
             backups[name]!.progressAt = now
         }

@@ -208,7 +208,9 @@ public struct PartitionTable: Sendable {
                 let current = held.map { $0.epoch == epoch } ?? false
                 return (backup, current && held!.inSync, current ? held!.sequence : 0)
             }
-            if let best = candidates.max(by: { ($0.1 ? 1 : 0, $0.2, $1.0) < ($1.1 ? 1 : 0, $1.2, $0.0) }) {
+            // Ties (in-sync backups usually report the same sequence) go to the unit leading fewest.
+            let counts = state.primaryCounts
+            if let best = candidates.max(by: { ($0.1 ? 1 : 0, $0.2, -(counts[$0.0] ?? 0), $1.0) < ($1.1 ? 1 : 0, $1.2, -(counts[$1.0] ?? 0), $0.0) }) {
                 state.slots[partition].backups.removeAll { $0 == best.0 }
                 state.slots[partition].primary = best.0
                 state.slots[partition].epoch += 1
@@ -278,14 +280,25 @@ public struct PartitionTable: Sendable {
         return changes
     }
 
-    /// Orphans that `unit` holds a replica of go to it (a paused unit back, a broker restarted late).
+    /// Partitions `unit` holds that the table cannot serve better go to it: orphans (a
+    /// paused unit back), and partitions it holds under a newer epoch than the table's,
+    /// which only happens when a rebuilt table placed them before this unit reported
+    /// (a broker restarted while the unit was unreachable). The table's epochs never
+    /// go backwards; the primary placed meanwhile becomes a backup and resyncs.
     private mutating func adoptOrphans(section: String, from unit: String) -> [TableChange] {
         guard var state = sections[section], let held = state.holdings[unit] else { return [] }
         var changes: [TableChange] = []
-        for (partition, holding) in held.sorted(by: { $0.key < $1.key }) where state.slots[partition].primary == nil {
+        for (partition, holding) in held.sorted(by: { $0.key < $1.key }) {
+            let slot = state.slots[partition]
+            guard slot.primary == nil || holding.epoch > slot.epoch else { continue }
+            let previous = slot.primary
             state.slots[partition].primary = unit
-            state.slots[partition].epoch = max(state.slots[partition].epoch, holding.epoch) + 1
-            changes.append(.promoted(section: section, partition: partition, unit: unit, epoch: state.slots[partition].epoch, previous: nil, sequence: holding.sequence, complete: holding.inSync))
+            state.slots[partition].backups.removeAll { $0 == unit }
+            if let previous, state.slots[partition].backups.count < state.backupCount {
+                state.slots[partition].backups.append(previous)
+            }
+            state.slots[partition].epoch = max(slot.epoch, holding.epoch) + 1
+            changes.append(.promoted(section: section, partition: partition, unit: unit, epoch: state.slots[partition].epoch, previous: previous, sequence: holding.sequence, complete: holding.inSync))
         }
         sections[section] = state
         return changes

@@ -135,6 +135,8 @@ public struct ReplicaFollower: Sendable {
         guard chunkEpoch == epoch, case .awaitingSnapshot = phase else { return [] }
         if first { incoming = (sequence, [:]) }
         guard var current = incoming, current.sequence == sequence else { return [] }
+        // The snapshot is on its way: the retry timer runs from its latest chunk.
+        phase = .awaitingSnapshot(requestedAt: now)
         for (key, entry) in entries { current.entries[key] = entry }
         incoming = current
         guard last else { return [] }
@@ -150,12 +152,6 @@ public struct ReplicaFollower: Sendable {
             directives.insert(.requestCatchUp(partition: partition, epoch: epoch, from: applied + 1), at: 0)
         }
         return directives
-    }
-
-    /// The primary cannot serve this follower (it no longer leads the partition at this epoch).
-    /// The follower waits for the broker's next assignment; it retries on its timer meanwhile.
-    public mutating func onRefused(now: UInt64) {
-        if case .awaitingSnapshot = phase { phase = .awaitingSnapshot(requestedAt: now) }
     }
 
     // MARK: - Time

@@ -185,7 +185,8 @@ public struct UnitStore: Sendable {
                 held[partition] = .backup(follower, primary: primary)
                 directives += retries.map { .toPrimary(primary: primary, $0) }
             case .primary(var led):
-                let stalled = led.acks.stalled(newest: led.store.sequence, now: now, quietMilliseconds: resendAfterMilliseconds)
+                let log = led.log
+                let stalled = led.acks.stalled(newest: led.store.sequence, now: now, quietMilliseconds: resendAfterMilliseconds) { log.time(of: $0) }
                 guard !stalled.isEmpty else { continue }
                 held[partition] = .primary(led)
                 for (backup, from) in stalled {
@@ -220,8 +221,9 @@ public struct UnitStore: Sendable {
         let newest = led.store.sequence
         let behind = led.acks.behind(newest: newest)
         guard let oldest = led.acks.oldestUnacknowledged(newest: newest) else { return (behind, 0) }
-        let age = led.log.time(of: oldest).map { now - min(now, $0) } ?? 0
-        return (behind, age)
+        // A change that already left the log is older than the oldest one kept.
+        let appliedAt = led.log.time(of: oldest) ?? led.log.time(of: led.log.oldest) ?? now
+        return (behind, now - min(now, appliedAt))
     }
 
     /// How many entries the unit holds, over all partitions and roles.

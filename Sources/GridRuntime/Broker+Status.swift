@@ -20,7 +20,7 @@ extension Broker {
                 return GridStatus.UnitStatus(
                     name: name, pid: record?.pid ?? 0, primaries: counts[name] ?? 0, backups: backupCounts[name] ?? 0,
                     requests: record?.requests ?? 0, lastHeardMs: record.map { now - min(now, $0.lastHeard) } ?? 0,
-                    publisher: record?.publisher ?? "")
+                    publisher: record?.publisher ?? "", fenced: record?.fenced ?? 0)
             }
             let partitioning: String
             switch config.partitioner {

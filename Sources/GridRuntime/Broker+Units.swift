@@ -37,7 +37,8 @@ extension Broker {
         switch message {
         case .reply(let client, let envelopeBytes, let status, let payload, let meta):
             try onReply(routingID, client: client, envelopeBytes: envelopeBytes, status: status, payload: payload, meta: meta)
-        case .report(let records):
+        case .report(let records, let fenced):
+            units[routingID]?.fenced = fenced
             try onReport(unit, records)
         case .heartbeat:
             break
@@ -74,6 +75,8 @@ extension Broker {
         }
         if let old = routingIDs[name] {
             // Same name again: the old process (or connection) is gone; its requests move on.
+            logger.warning("unit replaced by a new registration", metadata: ["grid.unit": "\(name)"])
+            publish("grid.unit.dead", ["unit": name, "section": section, "reason": "replaced by a new registration"])
             try onUnitGone(old)
         }
         if units[routingID] != nil { try onUnitGone(routingID) }
@@ -87,8 +90,9 @@ extension Broker {
         ])
         let changes = table.onUnitReady(section: section, unit: name, holdings: report.holdings.map(\.holding), now: now)
         try apply(changes)
-        // A unit that joined without leases still learns that it holds none.
-        if !touchedUnits(changes).contains(name) {
+        // A unit that joined a placed section without leases learns that it holds none.
+        // Before placement it hears nothing: it keeps what it holds until the table is rebuilt.
+        if table.sections[section]?.placed == true, !touchedUnits(changes).contains(name) {
             try sendAssignment(to: name)
         }
     }

@@ -56,6 +56,8 @@ public final class Broker {
         var replication: String
         var requests: UInt64 = 0
         var lastHeard: UInt64
+        /// Requests and changes the unit refused for an old epoch, as it last reported.
+        var fenced: UInt64 = 0
     }
 
     struct PartitionKey: Hashable {

@@ -75,6 +75,7 @@ public final class ProcessingUnit {
 
     var lastHeardFromBroker: UInt64 = 0
     var lastSent: UInt64 = 0
+    var lastReport: UInt64 = 0
     var lastFlush: UInt64 = 0
     var lastTick: UInt64 = 0
     /// Requests served since start.
@@ -142,7 +143,8 @@ public final class ProcessingUnit {
                 lastTick = now
                 try carryOut(store.onTick(now: now, resendAfterMilliseconds: UInt64(max(50, configuration.heartbeatMilliseconds))))
             }
-            if now - lastSent >= UInt64(configuration.heartbeatMilliseconds) {
+            // REPORT every interval, however busy: promotion and lag figures depend on it.
+            if now - lastReport >= UInt64(configuration.heartbeatMilliseconds) {
                 try sendReport(now: now)
             }
             if now - lastHeardFromBroker > expiry {
@@ -197,7 +199,8 @@ public final class ProcessingUnit {
             guard holding.role == .primary, let lag = store.lag(of: holding.partition, now: now) else { return ReportRecord(holding: holding) }
             return ReportRecord(holding: holding, behind: lag.behind, unacknowledgedMilliseconds: UInt32(min(lag.oldestUnacknowledgedMilliseconds, UInt64(UInt32.max))))
         }
-        try send(.report(records: records))
+        try send(.report(records: records, fenced: store.fencedRequests))
+        lastReport = now
     }
 
     func onBrokerMessage(_ frames: [[UInt8]]) throws(ZMQError) {
@@ -229,8 +232,9 @@ public final class ProcessingUnit {
         guard let assignments = body.coreAssignments else { return }
         for (name, peer) in body.peers { peerEndpoints[name] = peer }
         let directives = store.onAssign(assignments, now: monotonicMilliseconds())
-        try carryOut(directives)
+        // Subscribe first, then ask for snapshots (the Clone pattern): fewer changes slip between.
         try updateSubscriptions()
+        try carryOut(directives)
         logger.info("leases assigned", metadata: [
             "grid.unit": "\(configuration.name)",
             "primaries": "\(assignments.filter { $0.lease.role == .primary }.count)",

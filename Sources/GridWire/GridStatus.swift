@@ -14,9 +14,12 @@ public struct GridStatus: Sendable, Equatable, Codable {
         public var lastHeardMs: UInt64
         /// Where the unit publishes its changes (what `spacegrid tail` subscribes to).
         public var publisher: String
+        /// Requests and changes the unit refused for an old epoch (fencing).
+        public var fenced: UInt64
 
-        public init(name: String, pid: Int32, primaries: Int, backups: Int, requests: UInt64, lastHeardMs: UInt64, publisher: String = "") {
+        public init(name: String, pid: Int32, primaries: Int, backups: Int, requests: UInt64, lastHeardMs: UInt64, publisher: String = "", fenced: UInt64 = 0) {
             self.name = name
+            self.fenced = fenced
             self.publisher = publisher
             self.pid = pid
             self.primaries = primaries
@@ -26,8 +29,21 @@ public struct GridStatus: Sendable, Equatable, Codable {
         }
 
         enum CodingKeys: String, CodingKey {
-            case name, pid, primaries, backups, requests, publisher
+            case name, pid, primaries, backups, requests, publisher, fenced
             case lastHeardMs = "last_heard_ms"
+        }
+
+        /// Tolerates a status from an older broker, which reported no fencing count.
+        public init(from decoder: Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            name = try container.decode(String.self, forKey: .name)
+            pid = try container.decode(Int32.self, forKey: .pid)
+            primaries = try container.decode(Int.self, forKey: .primaries)
+            backups = try container.decode(Int.self, forKey: .backups)
+            requests = try container.decode(UInt64.self, forKey: .requests)
+            lastHeardMs = try container.decode(UInt64.self, forKey: .lastHeardMs)
+            publisher = try container.decodeIfPresent(String.self, forKey: .publisher) ?? ""
+            fenced = try container.decodeIfPresent(UInt64.self, forKey: .fenced) ?? 0
         }
     }
 

@@ -23,8 +23,9 @@ public enum UnitMessage: Sendable, Equatable {
     /// with the replication endpoints of the units it replicates with.
     case assign(AssignBody)
     /// Unit -> broker, every heartbeat interval (it counts as a heartbeat): what
-    /// the unit holds, how far it applied, and its replication lag as primary.
-    case report(records: [ReportRecord])
+    /// the unit holds, how far it applied, its replication lag as primary, and how
+    /// many requests and changes it refused for an old epoch (fencing) since it started.
+    case report(records: [ReportRecord], fenced: UInt64 = 0)
 
     public static let header: [UInt8] = Array("MDPW01".utf8)
 
@@ -61,10 +62,10 @@ public enum UnitMessage: Sendable, Equatable {
             return prefix
         case .assign(let body):
             return prefix + [body.encoded]
-        case .report(let records):
+        case .report(let records, let fenced):
             var body = ByteWriter(capacity: records.count * ReportRecord.size)
             for record in records { record.write(to: &body) }
-            return prefix + [body.bytes]
+            return prefix + [body.bytes, BigEndian.bytes(fenced)]
         }
     }
 
@@ -113,14 +114,16 @@ public enum UnitMessage: Sendable, Equatable {
             guard body.count == 1, let assign = AssignBody(decoding: body[0]) else { return .failure(.malformed("ASSIGN with an unreadable body")) }
             return .success(.assign(assign))
         case .report:
-            guard body.count == 1, body[0].count % ReportRecord.size == 0 else { return .failure(.malformed("REPORT with a bad record list")) }
+            guard body.count == 1 || (body.count == 2 && body[1].count == 8), body[0].count % ReportRecord.size == 0 else {
+                return .failure(.malformed("REPORT with a bad record list"))
+            }
             var reader = ByteReader(body[0])
             var records: [ReportRecord] = []
             while !reader.isAtEnd {
                 guard let record = ReportRecord(reading: &reader) else { return .failure(.malformed("REPORT with an unknown role")) }
                 records.append(record)
             }
-            return .success(.report(records: records))
+            return .success(.report(records: records, fenced: body.count == 2 ? BigEndian.uint64(body[1]) : 0))
         }
     }
 }
@@ -260,6 +263,7 @@ public struct AssignBody: Sendable, Equatable, Codable {
     public var coreAssignments: [Assignment]? {
         var result: [Assignment] = []
         for item in assignments {
+            guard item.partition >= 0, item.partition <= Int(UInt32.max) else { return nil }
             guard let role: Role = item.role == "primary" ? .primary : item.role == "backup" ? .backup : nil else { return nil }
             result.append(Assignment(lease: Lease(partition: item.partition, epoch: item.epoch, role: role), primary: item.primary, backups: item.backups))
         }

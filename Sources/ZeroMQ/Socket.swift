@@ -42,6 +42,9 @@ public final class Socket {
     /// The raw handle, for `Poller`.
     let handle: UnsafeMutableRawPointer
     public let type: SocketType
+    /// Kept so the context outlives its sockets: terminating a context with an
+    /// open socket blocks forever (ZEROMQ.md, trap 7).
+    private let context: Context
     private var closed = false
     #if DEBUG
     private let owner = pthread_self()
@@ -52,6 +55,7 @@ public final class Socket {
         guard let handle = zmq_socket(context.handle, type.raw) else { throw .last("zmq_socket") }
         self.handle = handle
         self.type = type
+        self.context = context
         try setOption(ZMQ_LINGER, linger)
     }
 

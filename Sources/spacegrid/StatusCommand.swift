@@ -32,27 +32,29 @@ enum StatusReport {
     static func render(_ status: GridStatus, partitions: Bool) -> String {
         var lines: [String] = []
         let state = status.ready ? "ready" : "NOT READY (partitions without a primary)"
-        lines.append("grid '\(status.grid)': \(state), up \(duration(status.uptimeMs)), \(status.requests) requests (\(status.refused) refused, \(status.dropped) dropped)")
+        lines.append("grid '\(status.grid)': \(state), up \(duration(status.uptimeMs)), \(status.requests) requests (\(status.refused) refused, \(status.dropped) dropped), \(status.promotions) promotions")
         lines.append("")
-        var sectionRows = [["SECTION", "PARTITIONING", "PARTITIONS", "UNITS", "WITHOUT PRIMARY", "SKEW"]]
+        var sectionRows = [["SECTION", "PARTITIONING", "MODE", "PARTITIONS", "UNITS", "WITHOUT PRIMARY", "SKEW"]]
         for section in status.sections {
             sectionRows.append([
-                section.name, section.partitioning, String(section.partitions.count),
+                section.name, section.partitioning, section.mode, String(section.partitions.count),
                 "\(section.units.count)/\(section.expectedUnits)", String(section.orphans), String(section.skew),
             ])
         }
         lines.append(Table.render(sectionRows))
         lines.append("")
-        var unitRows = [["UNIT", "SECTION", "PID", "PRIMARIES", "BACKUPS", "REQUESTS", "LAST HEARD"]]
+        var unitRows = [["UNIT", "SECTION", "PID", "PRIMARIES", "BACKUPS", "REQUESTS", "FENCED", "LAST HEARD"]]
         for section in status.sections {
             for unit in section.units {
                 unitRows.append([
                     unit.name, section.name, String(unit.pid), String(unit.primaries), String(unit.backups),
-                    String(unit.requests), "\(unit.lastHeardMs) ms",
+                    String(unit.requests), String(unit.fenced), "\(unit.lastHeardMs) ms",
                 ])
             }
         }
         lines.append(Table.render(unitRows))
+        lines.append("")
+        lines.append(replication(status))
         if partitions {
             lines.append("")
             var rows = [["SECTION", "PARTITION", "PRIMARY", "EPOCH", "BACKUPS"]]
@@ -62,6 +64,36 @@ enum StatusReport {
                 }
             }
             lines.append(Table.render(rows))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// The partitions whose backups lag most: sequences behind and the age of the oldest unacknowledged change.
+    static func replication(_ status: GridStatus) -> String {
+        var worst: [(section: String, partition: GridStatus.PartitionStatus)] = []
+        for section in status.sections {
+            for partition in section.partitions where partition.behind > 0 || partition.unackedMs > 0 {
+                worst.append((section.name, partition))
+            }
+        }
+        let missing = status.sections.reduce(0) { total, section in
+            total + section.partitions.filter { $0.primary != nil && $0.backups.isEmpty }.count
+        }
+        var lines: [String] = []
+        if worst.isEmpty {
+            lines.append("replication: every backup has acknowledged every change")
+        } else {
+            worst.sort { ($0.partition.behind, $0.partition.unackedMs) > ($1.partition.behind, $1.partition.unackedMs) }
+            lines.append("replication: \(worst.count) partitions with backups behind; the worst:")
+            var rows = [["SECTION", "PARTITION", "PRIMARY", "EPOCH", "SEQUENCE", "BEHIND", "OLDEST UNACKED"]]
+            for (section, partition) in worst.prefix(5) {
+                rows.append([section, String(partition.partition), partition.primary ?? "-", String(partition.epoch),
+                             String(partition.sequence), String(partition.behind), "\(partition.unackedMs) ms"])
+            }
+            lines.append(Table.render(rows))
+        }
+        if missing > 0 {
+            lines.append("\(missing) partitions have no backup (not enough live units)")
         }
         return lines.joined(separator: "\n")
     }

@@ -184,7 +184,14 @@ final class PartitionTableTests: XCTestCase {
             if case .leased("customer", let partition, _, 2) = change { return partition } else { return nil }
         }
         XCTAssertEqual(leasedNow, lost)
-        XCTAssertEqual(changes.count, 1 + 90 + 90)
+        let lostNow = changes.compactMap { change -> Int? in
+            if case .lost("customer", let partition) = change { return partition } else { return nil }
+        }
+        XCTAssertEqual(lostNow, lost, "without backups, no replica lived: each partition starts again, empty")
+        XCTAssertEqual(changes.count, 1 + 90 + 90 + 90)
+        // Orphaned first, then for each partition: lost, then leased.
+        XCTAssertEqual(changes[91], .lost(section: "customer", partition: lost[0]))
+        if case .leased("customer", lost[0], _, 2) = changes[92] {} else { XCTFail("\(changes[92])") }
 
         let after = table.sections["customer"]!.slots
         for partition in after.indices {
@@ -225,7 +232,9 @@ final class PartitionTableTests: XCTestCase {
         XCTAssertNil(table.primary(section: "customer", partition: 2))
 
         let rejoin = table.onUnitReady(section: "customer", unit: "z", now: 99_999)
-        XCTAssertEqual(rejoin, [.unitJoined(section: "customer", unit: "z")] + leased("customer", [(0, "z"), (1, "z"), (2, "z"), (3, "z")], epoch: 2))
+        XCTAssertEqual(rejoin, [.unitJoined(section: "customer", unit: "z")] + (0..<4).flatMap { partition -> [TableChange] in
+            [.lost(section: "customer", partition: partition), .leased(section: "customer", partition: partition, unit: "z", epoch: 2)]
+        })
         XCTAssertEqual(render(table), "p0:z@2 p1:z@2 p2:z@2 p3:z@2")
         XCTAssertTrue(table.isComplete)
     }
@@ -267,7 +276,7 @@ final class PartitionTableTests: XCTestCase {
         XCTAssertEqual(changes,
                        [.unitLeft(section: "customer", unit: "a")]
                        + [0, 2, 4].map { .orphaned(section: "customer", partition: $0, previous: "a") }
-                       + leased("customer", [(0, "b"), (2, "b"), (4, "b")], epoch: 2)
+                       + [0, 2, 4].flatMap { [.lost(section: "customer", partition: $0)] + leased("customer", [($0, "b")], epoch: 2) }
                        + [.unitJoined(section: "customer", unit: "a")])
         XCTAssertEqual(render(table), "p0:b@2 p1:b@1 p2:b@2 p3:b@1 p4:b@2 p5:b@1")
         XCTAssertEqual(table.sections["customer"]!.units, ["a", "b"])
@@ -393,13 +402,14 @@ final class PartitionTableTests: XCTestCase {
                         XCTAssertEqual(slot.primary, unit, context)
                     }
                 }
-                // A unit's leases are exactly the slots it leads.
+                // A unit's leases are exactly the slots it leads (no backups without a `backups` count).
                 for unit in names {
                     let leases = table.leases(of: unit)
                     XCTAssertEqual(leases.map(\.partition), leases.map(\.partition).sorted())
                     if let section = table.unitSections[unit] {
                         let led = table.sections[section]!.slots.enumerated().filter { $0.element.primary == unit }
                         XCTAssertEqual(leases, led.map { Lease(partition: $0.offset, epoch: $0.element.epoch, role: .primary) }, context)
+                        XCTAssertTrue(table.sections[section]!.slots.allSatisfy { $0.backups.isEmpty }, context)
                     } else {
                         XCTAssertEqual(leases, [], context)
                     }

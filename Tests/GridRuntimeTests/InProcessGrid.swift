@@ -42,12 +42,15 @@ final class InProcessGrid {
     }
 
     func startUnit(section: String, name: String) {
+        let config = topology.section(named: section)!
         let configuration = ProcessingUnit.Configuration(
             section: section, name: name, broker: topology.broker.units,
-            heartbeatMilliseconds: topology.broker.heartbeatMilliseconds, liveness: topology.broker.liveness)
+            heartbeatMilliseconds: topology.broker.heartbeatMilliseconds, liveness: topology.broker.liveness,
+            mode: config.mode, replicationIntervalMilliseconds: config.replicationIntervalMilliseconds,
+            partitionCount: config.partitionCount)
         let context = self.context
         units[name] = ServiceThread(name: name) { signal in
-            let unit = ProcessingUnit(configuration: configuration, context: context, logger: Logger(label: "test.\(name)"))
+            let unit = try ProcessingUnit(configuration: configuration, context: context, logger: Logger(label: "test.\(name)"))
             try unit.run(until: signal)
         }
     }

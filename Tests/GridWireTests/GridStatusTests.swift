@@ -6,12 +6,15 @@ import XCTest
 final class GridStatusTests: XCTestCase {
     private let sample = GridStatus(
         grid: "trading", brokerPid: 77, ready: false, uptimeMs: 12_345, requests: 99, dropped: 2, refused: 3,
+        promotions: 4, events: "tcp://127.0.0.1:5557",
         sections: [
             GridStatus.SectionStatus(
-                name: "customer", partitioning: "hash", expectedUnits: 2, placed: true, orphans: 1, skew: 1,
-                units: [GridStatus.UnitStatus(name: "customer-1", pid: 4242, primaries: 2, backups: 0, requests: 7, lastHeardMs: 15)],
+                name: "customer", partitioning: "hash", mode: "async", expectedUnits: 2, placed: true, orphans: 1, skew: 1,
+                units: [GridStatus.UnitStatus(name: "customer-1", pid: 4242, primaries: 2, backups: 0, requests: 7, lastHeardMs: 15,
+                                              publisher: "tcp://127.0.0.1:40001")],
                 partitions: [
-                    GridStatus.PartitionStatus(partition: 0, primary: "customer-1", backups: ["customer-2"], epoch: 3),
+                    GridStatus.PartitionStatus(partition: 0, primary: "customer-1", backups: ["customer-2"], epoch: 3,
+                                               sequence: 120, behind: 6, unackedMs: 45),
                     GridStatus.PartitionStatus(partition: 1, primary: nil, backups: [], epoch: 2),
                 ]),
             GridStatus.SectionStatus(name: "order", partitioning: "range", expectedUnits: 1, placed: false, orphans: 0, skew: 0,
@@ -26,44 +29,72 @@ final class GridStatusTests: XCTestCase {
 
     func testKeysAreSnakeCase() throws {
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(sample.encoded)) as? [String: Any])
-        XCTAssertEqual(Set(object.keys), ["grid", "broker_pid", "ready", "uptime_ms", "requests", "dropped", "refused", "sections"])
+        XCTAssertEqual(Set(object.keys), [
+            "grid", "broker_pid", "ready", "uptime_ms", "requests", "dropped", "refused", "promotions", "events", "sections",
+        ])
         XCTAssertEqual(object["uptime_ms"] as? Int, 12_345)
+        XCTAssertEqual(object["broker_pid"] as? Int, 77)
+        XCTAssertEqual(object["promotions"] as? Int, 4)
+        XCTAssertEqual(object["events"] as? String, "tcp://127.0.0.1:5557")
         let sections = try XCTUnwrap(object["sections"] as? [[String: Any]])
-        XCTAssertEqual(Set(sections[0].keys), ["name", "partitioning", "expected_units", "placed", "orphans", "skew", "units", "partitions"])
+        XCTAssertEqual(Set(sections[0].keys), ["name", "partitioning", "mode", "expected_units", "placed", "orphans", "skew", "units", "partitions"])
         XCTAssertEqual(sections[0]["expected_units"] as? Int, 2)
+        XCTAssertEqual(sections[0]["mode"] as? String, "async")
+        XCTAssertEqual(sections[1]["mode"] as? String, "sync", "sync unless told otherwise")
         let units = try XCTUnwrap(sections[0]["units"] as? [[String: Any]])
-        XCTAssertEqual(Set(units[0].keys), ["name", "pid", "primaries", "backups", "requests", "last_heard_ms"])
+        XCTAssertEqual(Set(units[0].keys), ["name", "pid", "primaries", "backups", "requests", "last_heard_ms", "publisher", "fenced"])
         XCTAssertEqual(units[0]["last_heard_ms"] as? Int, 15)
+        XCTAssertEqual(units[0]["publisher"] as? String, "tcp://127.0.0.1:40001")
         let partitions = try XCTUnwrap(sections[0]["partitions"] as? [[String: Any]])
-        XCTAssertEqual(Set(partitions[0].keys), ["partition", "primary", "backups", "epoch"])
+        XCTAssertEqual(Set(partitions[0].keys), ["partition", "primary", "backups", "epoch", "sequence", "behind", "unacked_ms"])
+        XCTAssertEqual(partitions[0]["sequence"] as? Int, 120)
+        XCTAssertEqual(partitions[0]["behind"] as? Int, 6)
+        XCTAssertEqual(partitions[0]["unacked_ms"] as? Int, 45)
+        XCTAssertEqual(Set(partitions[1].keys), ["partition", "backups", "epoch", "sequence", "behind", "unacked_ms"])
         XCTAssertNil(partitions[1]["primary"], "no primary: the key is left out")
+        XCTAssertEqual(partitions[1]["behind"] as? Int, 0)
     }
 
     func testEncodingIsSortedAndStable() {
         let text = String(decoding: sample.encoded, as: UTF8.self)
-        XCTAssertTrue(text.hasPrefix(#"{"broker_pid":77,"dropped":2,"grid":"trading","ready":false,"refused":3,"requests":99,"sections":["#), text)
+        XCTAssertTrue(text.hasPrefix(
+            #"{"broker_pid":77,"dropped":2,"events":"tcp:\/\/127.0.0.1:5557","grid":"trading","promotions":4,"ready":false,"refused":3,"requests":99,"#
+            + #""sections":[{"expected_units":2,"mode":"async","name":"customer","orphans":1,"partitioning":"hash","#
+            + #""partitions":[{"backups":["customer-2"],"behind":6,"epoch":3,"partition":0,"primary":"customer-1","sequence":120,"unacked_ms":45},"#
+            + #"{"backups":[],"behind":0,"epoch":2,"partition":1,"sequence":0,"unacked_ms":0}],"placed":true,"skew":1,"#
+            + #""units":[{"backups":0,"fenced":0,"last_heard_ms":15,"name":"customer-1","pid":4242,"primaries":2,"publisher":"tcp:\/\/127.0.0.1:40001","requests":7}]},"#), text)
         XCTAssertTrue(text.hasSuffix(#"],"uptime_ms":12345}"#), text)
         XCTAssertEqual(sample.encoded, sample.encoded)
     }
 
     func testDecodesWhatAnotherClientWouldWrite() {
         let json = #"""
-            {"grid":"g","broker_pid":9,"ready":true,"uptime_ms":1,"requests":2,"dropped":3,"refused":4,"sections":[
-              {"name":"s","partitioning":"hash","expected_units":1,"placed":true,"orphans":0,"skew":0,
-               "units":[{"name":"u","pid":1,"primaries":1,"backups":0,"requests":0,"last_heard_ms":5}],
-               "partitions":[{"partition":0,"primary":null,"backups":[],"epoch":1}]}]}
+            {"grid":"g","broker_pid":9,"ready":true,"uptime_ms":1,"requests":2,"dropped":3,"refused":4,"promotions":5,"events":"tcp://e:1","sections":[
+              {"name":"s","partitioning":"hash","mode":"sync","expected_units":1,"placed":true,"orphans":0,"skew":0,
+               "units":[{"name":"u","pid":1,"primaries":1,"backups":0,"requests":0,"last_heard_ms":5,"publisher":"tcp://u:1"}],
+               "partitions":[{"partition":0,"primary":null,"backups":[],"epoch":1,"sequence":8,"behind":2,"unacked_ms":30}]}]}
             """#
         let status = GridStatus(decoding: Array(json.utf8))
         XCTAssertEqual(status?.uptimeMs, 1)
         XCTAssertEqual(status?.sections.first?.expectedUnits, 1)
         XCTAssertEqual(status?.sections.first?.units.first?.lastHeardMs, 5)
         XCTAssertNil(status?.sections.first?.partitions.first?.primary)
+        XCTAssertEqual(status?.promotions, 5)
+        XCTAssertEqual(status?.events, "tcp://e:1")
+        XCTAssertEqual(status?.sections.first?.mode, "sync")
+        XCTAssertEqual(status?.sections.first?.units.first?.publisher, "tcp://u:1")
+        XCTAssertEqual(status?.sections.first?.partitions.first?.sequence, 8)
+        XCTAssertEqual(status?.sections.first?.partitions.first?.behind, 2)
+        XCTAssertEqual(status?.sections.first?.partitions.first?.unackedMs, 30)
+        XCTAssertEqual(status?.sections.first?.units.first?.fenced, 0, "an older broker's status has no fencing count")
     }
 
     func testRefusesOtherJSON() {
         XCTAssertNil(GridStatus(decoding: []))
         XCTAssertNil(GridStatus(decoding: Array("pong".utf8)))
-        XCTAssertNil(GridStatus(decoding: Array(#"{"grid":"g","ready":true,"uptimeMs":1,"requests":2,"dropped":3,"refused":4,"sections":[]}"#.utf8)),
+        XCTAssertNil(GridStatus(decoding: Array(#"{"grid":"g","brokerPid":1,"ready":true,"uptimeMs":1,"requests":2,"dropped":3,"refused":4,"promotions":0,"events":"","sections":[]}"#.utf8)),
                      "camelCase keys are not the wire format")
+        XCTAssertNil(GridStatus(decoding: Array(#"{"grid":"g","broker_pid":1,"ready":true,"uptime_ms":1,"requests":2,"dropped":3,"refused":4,"sections":[]}"#.utf8)),
+                     "a status without promotions and events is from another version")
     }
 }

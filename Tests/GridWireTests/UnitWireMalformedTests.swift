@@ -4,7 +4,8 @@ import XCTest
 
 /// Malformed worker messages are refused with 400 `malformed`, never a crash.
 final class UnitWireMalformedTests: XCTestCase {
-    private let report = hex("7b 22 6f 70 65 72 61 74 69 6f 6e 73 22 3a 5b 5d 2c 22 70 69 64 22 3a 30 2c 22 77 69 72 65 22 3a 31 7d") // {"operations":[],"pid":0,"wire":1}
+    /// A minimal valid report: every field present, nothing held.
+    private let report = bytes(#"{"holdings":[],"operations":[],"pid":0,"publisher":"","replication":"","wire":2}"#)
 
     private func assertMalformed(_ frames: [[UInt8]], _ reason: String, file: StaticString = #filePath, line: UInt = #line) {
         switch UnitMessage.decode(frames[...]) {
@@ -35,7 +36,9 @@ final class UnitWireMalformedTests: XCTestCase {
     func testBadCommandBytes() {
         assertMalformed(command(0x00, []), "unknown worker command")
         assertMalformed(command(0x06, []), "unknown worker command")
-        assertMalformed(command(0x11, []), "unknown worker command")
+        assertMalformed(command(0x06, [hex("00")]), "unknown worker command")
+        assertMalformed(command(0x12, []), "unknown worker command")
+        assertMalformed(command(0x0f, []), "unknown worker command")
         assertMalformed(command(0xff, []), "unknown worker command")
         assertMalformed([[], Golden.mdpw01, []], "unknown worker command")
         assertMalformed([[], Golden.mdpw01, hex("04 00")], "unknown worker command")
@@ -73,13 +76,34 @@ final class UnitWireMalformedTests: XCTestCase {
 
     func testReadyWithAnUnreadableReport() {
         let reports = [
-            "", "not json", "{}", "[]", "null", #"{"operations":[],"pid":0}"#, #"{"operations":"get","pid":0,"wire":1}"#,
-            #"{"operations":[],"pid":"1","wire":1}"#, #"{"operations":[],"pid":4294967296,"wire":1}"#, #"{"operations":[],"pid":0,"wire":1"#,
+            "", "not json", "{}", "[]", "null",
+            // A wire 1 report (no endpoints, no holdings) is not enough any more.
+            #"{"operations":[],"pid":0,"wire":1}"#,
+            #"{"holdings":[],"operations":[],"pid":0,"publisher":"","wire":2}"#,
+            #"{"holdings":[],"operations":[],"pid":0,"replication":"","wire":2}"#,
+            #"{"operations":[],"pid":0,"publisher":"","replication":"","wire":2}"#,
+            #"{"holdings":[],"operations":"get","pid":0,"publisher":"","replication":"","wire":2}"#,
+            #"{"holdings":[],"operations":[],"pid":"1","publisher":"","replication":"","wire":2}"#,
+            #"{"holdings":[],"operations":[],"pid":4294967296,"publisher":"","replication":"","wire":2}"#,
+            #"{"holdings":[],"operations":[],"pid":0,"publisher":1,"replication":"","wire":2}"#,
+            #"{"holdings":[],"operations":[],"pid":0,"publisher":"","replication":"","wire":2"#,
+            // Holdings: [partition, role, epoch, sequence, in sync], role 1 or 2.
+            #"{"holdings":{},"operations":[],"pid":0,"publisher":"","replication":"","wire":2}"#,
+            #"{"holdings":[[1,1,1,1]],"operations":[],"pid":0,"publisher":"","replication":"","wire":2}"#,
+            #"{"holdings":[[1,0,1,1,true]],"operations":[],"pid":0,"publisher":"","replication":"","wire":2}"#,
+            #"{"holdings":[[1,3,1,1,true]],"operations":[],"pid":0,"publisher":"","replication":"","wire":2}"#,
+            #"{"holdings":[[1,256,1,1,true]],"operations":[],"pid":0,"publisher":"","replication":"","wire":2}"#,
+            #"{"holdings":[[1,1,-1,1,true]],"operations":[],"pid":0,"publisher":"","replication":"","wire":2}"#,
+            #"{"holdings":[[1,1,1,1,1]],"operations":[],"pid":0,"publisher":"","replication":"","wire":2}"#,
+            #"{"holdings":[["1",1,1,1,true]],"operations":[],"pid":0,"publisher":"","replication":"","wire":2}"#,
+            #"{"holdings":[{"partition":1}],"operations":[],"pid":0,"publisher":"","replication":"","wire":2}"#,
         ]
         for text in reports {
             assertMalformed(command(0x01, [Golden.customer, Golden.customer1, bytes(text)]), "unreadable report")
         }
         assertMalformed(command(0x01, [Golden.customer, Golden.customer1, hex("ff fe 00")]), "unreadable report")
+        // The good one, for contrast.
+        XCTAssertNoThrow(try UnitMessage.decode(command(0x01, [Golden.customer, Golden.customer1, report])[...]).get())
     }
 
     func testRequestEnvelope() {
@@ -106,19 +130,72 @@ final class UnitWireMalformedTests: XCTestCase {
         }
     }
 
-    func testAssignLeaseList() {
-        for size in [1, 12, 14, 25, 27] {
-            assertMalformed(command(0x10, [Array(repeating: UInt8(1), count: size)]), "ASSIGN with a bad lease list")
+    func testAssignBody() {
+        let good = bytes(#"{"assignments":[{"backups":[],"epoch":1,"partition":0,"primary":"a","role":"primary"}],"peers":{}}"#)
+        XCTAssertNoThrow(try UnitMessage.decode(command(0x10, [good])[...]).get())
+        assertMalformed(command(0x10, []), "ASSIGN with an unreadable body")
+        assertMalformed(command(0x10, [good, []]), "ASSIGN with an unreadable body")
+        assertMalformed(command(0x10, [[], []]), "ASSIGN with an unreadable body")
+        let bodies = [
+            "", "{}", "[]", "null", "not json",
+            #"{"assignments":[]}"#,
+            #"{"peers":{}}"#,
+            #"{"assignments":{},"peers":{}}"#,
+            #"{"assignments":[],"peers":[]}"#,
+            // Every item field is needed; the role is "primary" or "backup".
+            #"{"assignments":[{"epoch":1,"partition":0,"primary":"a","role":"primary"}],"peers":{}}"#,
+            #"{"assignments":[{"backups":[],"partition":0,"primary":"a","role":"primary"}],"peers":{}}"#,
+            #"{"assignments":[{"backups":[],"epoch":1,"primary":"a","role":"primary"}],"peers":{}}"#,
+            #"{"assignments":[{"backups":[],"epoch":1,"partition":0,"role":"primary"}],"peers":{}}"#,
+            #"{"assignments":[{"backups":[],"epoch":1,"partition":0,"primary":"a"}],"peers":{}}"#,
+            #"{"assignments":[{"backups":[],"epoch":1,"partition":0,"primary":"a","role":"leader"}],"peers":{}}"#,
+            #"{"assignments":[{"backups":[],"epoch":1,"partition":0,"primary":"a","role":"Primary"}],"peers":{}}"#,
+            #"{"assignments":[{"backups":[],"epoch":1,"partition":0,"primary":"a","role":1}],"peers":{}}"#,
+            #"{"assignments":[{"backups":[],"epoch":-1,"partition":0,"primary":"a","role":"primary"}],"peers":{}}"#,
+            #"{"assignments":[{"backups":"b","epoch":1,"partition":0,"primary":"a","role":"primary"}],"peers":{}}"#,
+            #"{"assignments":[],"peers":{"a":{"publisher":"p"}}}"#,
+            #"{"assignments":[],"peers":{"a":{"publisher":"p","replication":2}}}"#,
+        ]
+        for text in bodies {
+            assertMalformed(command(0x10, [bytes(text)]), "ASSIGN with an unreadable body")
         }
-        assertMalformed(command(0x10, []), "ASSIGN with a bad lease list")
-        assertMalformed(command(0x10, [[], []]), "ASSIGN with a bad lease list")
-        assertMalformed(command(0x10, [hex("00 00 00 01 00 00 00 00 00 00 00 01 00")]), "unknown role")
-        assertMalformed(command(0x10, [hex("00 00 00 01 00 00 00 00 00 00 00 01 01  00 00 00 02 00 00 00 00 00 00 00 01 03")]), "unknown role")
+        // The binary lease records of wire 1 are not an ASSIGN body any more.
+        assertMalformed(command(0x10, [hex("00 00 00 01 00 00 00 00 00 00 00 01 01")]), "ASSIGN with an unreadable body")
+        assertMalformed(command(0x10, [hex("ff fe 00")]), "ASSIGN with an unreadable body")
+    }
+
+    func testReportRecordList() {
+        let record = hex("00 00 00 01 01 00 00 00 00 00 00 00 02 00 00 00 00 00 00 00 03 01 00 00 00 00 00 00 00 00 00 00 00 00")
+        XCTAssertEqual(record.count, 34)
+        XCTAssertNoThrow(try UnitMessage.decode(command(0x11, [record])[...]).get())
+        XCTAssertNoThrow(try UnitMessage.decode(command(0x11, [record + record])[...]).get())
+        assertMalformed(command(0x11, []), "REPORT with a bad record list")
+        assertMalformed(command(0x11, [record, record]), "REPORT with a bad record list")
+        assertMalformed(command(0x11, [[], []]), "REPORT with a bad record list")
+        for size in [1, 13, 33, 35, 67] {
+            assertMalformed(command(0x11, [Array((record + record).prefix(size))]), "REPORT with a bad record list")
+        }
+        assertMalformed(command(0x11, [record + [0]]), "REPORT with a bad record list")
+        for role: UInt8 in [0, 3, 0xff] {
+            var bad = record
+            bad[4] = role
+            assertMalformed(command(0x11, [bad]), "REPORT with an unknown role")
+            assertMalformed(command(0x11, [record + bad]), "REPORT with an unknown role")
+        }
     }
 
     func testHeartbeatAndDisconnectIgnoreTrailingFrames() {
         // 7/MDP: nothing follows these commands; extra frames are tolerated, not an error.
         XCTAssertEqual(UnitMessage.decode(command(0x04, [hex("01")])[...]), .success(.heartbeat))
         XCTAssertEqual(UnitMessage.decode(command(0x05, [[], []])[...]), .success(.disconnect))
+    }
+}
+
+final class AssignBodyRangeTests: XCTestCase {
+    func testAssignRefusesPartitionsOutsideU32() {
+        for partition in ["-1", "4294967296"] {
+            let json = #"{"assignments":[{"backups":[],"epoch":1,"partition":"# + partition + #","primary":"a","role":"primary"}],"peers":{}}"#
+            XCTAssertNil(AssignBody(decoding: Array(json.utf8)), partition)
+        }
     }
 }
