@@ -19,6 +19,12 @@ public struct UnitStore: Sendable {
         case backup(ReplicaFollower, primary: String)
     }
 
+    /// A partition this unit backs up, and the unit it follows.
+    public struct Followed: Sendable {
+        public var follower: ReplicaFollower
+        public var primary: String
+    }
+
     /// What the shell must do.
     public enum Directive: Sendable, Equatable {
         /// Send the held reply `token` now.
@@ -33,7 +39,11 @@ public struct UnitStore: Sendable {
         case follow(primary: String, partition: Int)
     }
 
-    public private(set) var held: [Int: Held] = [:]
+    // Primaries and backups live in two dictionaries and are changed in place
+    // (`led[p]!.store.put(...)`): taking a copy out of a dictionary and writing
+    // it back would copy the whole partition on every write.
+    public private(set) var led: [Int: Led] = [:]
+    public private(set) var followed: [Int: Followed] = [:]
     public private(set) var assignments: [Int: Assignment] = [:]
     public let logCapacity: Int
     private var nextToken = 1
@@ -44,6 +54,14 @@ public struct UnitStore: Sendable {
         self.logCapacity = logCapacity
     }
 
+    /// Everything held, by partition (for reports and tests; not for the hot path).
+    public var held: [Int: Held] {
+        var result: [Int: Held] = [:]
+        for (partition, led) in led { result[partition] = .primary(led) }
+        for (partition, followed) in followed { result[partition] = .backup(followed.follower, primary: followed.primary) }
+        return result
+    }
+
     // MARK: - Assignments
 
     /// Applies the broker's latest assignment: promotions, demotions, new and dropped partitions.
@@ -51,56 +69,52 @@ public struct UnitStore: Sendable {
         var next: [Int: Assignment] = [:]
         for assignment in assigned { next[assignment.lease.partition] = assignment }
         var directives: [Directive] = []
-        for partition in held.keys.sorted() where next[partition] == nil {
-            if case .primary(var led) = held[partition]! {
-                directives += led.acks.abandon().map { .abandon(token: $0) }
-            }
-            held[partition] = nil
+        for partition in led.keys.sorted() where next[partition] == nil {
+            directives += led[partition]!.acks.abandon().map { .abandon(token: $0) }
+            led[partition] = nil
+        }
+        for partition in followed.keys.sorted() where next[partition] == nil {
+            followed[partition] = nil
         }
         for partition in next.keys.sorted() {
             let assignment = next[partition]!
             let lease = assignment.lease
-            switch (lease.role, held[partition]) {
-            case (.primary, .primary(var led)?):
-                led.store.epoch = lease.epoch
-                led.backups = assignment.backups
-                directives += led.acks.setBackups(assignment.backups, now: now).map { .release(token: $0) }
-                held[partition] = .primary(led)
-            case (.primary, .backup(let follower, _)?):
-                // Promoted: the data it followed becomes the partition; sequences continue.
-                var store = follower.data
+            switch lease.role {
+            case .primary:
+                if led[partition] != nil {
+                    led[partition]!.store.epoch = lease.epoch
+                    led[partition]!.backups = assignment.backups
+                    directives += led[partition]!.acks.setBackups(assignment.backups, now: now).map { .release(token: $0) }
+                    continue
+                }
+                // Promoted: the data it followed becomes the partition and sequences continue; or it starts empty.
+                var store = followed.removeValue(forKey: partition)?.follower.data ?? PartitionStore(partition: partition, epoch: lease.epoch)
                 store.epoch = lease.epoch
-                var led = Led(store: store, log: ReplicationLog(capacity: logCapacity), backups: assignment.backups)
-                _ = led.acks.setBackups(assignment.backups, now: now)
-                held[partition] = .primary(led)
-            case (.primary, nil):
-                var led = Led(store: PartitionStore(partition: partition, epoch: lease.epoch), log: ReplicationLog(capacity: logCapacity), backups: assignment.backups)
-                _ = led.acks.setBackups(assignment.backups, now: now)
-                held[partition] = .primary(led)
-            case (.backup, .backup(let follower, let primary)?) where follower.epoch == lease.epoch && primary == assignment.primary:
-                break
-            case (.backup, .backup(let follower, _)?):
-                let resync = ReplicaFollower(resyncing: follower.data, epoch: lease.epoch, now: now)
-                held[partition] = .backup(resync, primary: assignment.primary)
-                directives += follow(partition, resync, assignment.primary)
-            case (.backup, .primary(var led)?):
-                // Demoted (fenced): what it held may have diverged; resync from the new primary.
-                directives += led.acks.abandon().map { .abandon(token: $0) }
-                let resync = ReplicaFollower(resyncing: led.store, epoch: lease.epoch, now: now)
-                held[partition] = .backup(resync, primary: assignment.primary)
-                directives += follow(partition, resync, assignment.primary)
-            case (.backup, nil):
-                let follower = ReplicaFollower(partition: partition, epoch: lease.epoch, now: now)
-                held[partition] = .backup(follower, primary: assignment.primary)
-                directives += follow(partition, follower, assignment.primary)
+                var entry = Led(store: store, log: ReplicationLog(capacity: logCapacity), backups: assignment.backups)
+                _ = entry.acks.setBackups(assignment.backups, now: now)
+                led[partition] = entry
+            case .backup:
+                if let current = followed[partition], current.follower.epoch == lease.epoch, current.primary == assignment.primary {
+                    continue
+                }
+                let follower: ReplicaFollower
+                if let demoted = led.removeValue(forKey: partition) {
+                    // Demoted (fenced): what it held may have diverged; resync from the new primary.
+                    var acks = demoted.acks
+                    directives += acks.abandon().map { .abandon(token: $0) }
+                    follower = ReplicaFollower(resyncing: demoted.store, epoch: lease.epoch, now: now)
+                } else if let current = followed.removeValue(forKey: partition) {
+                    follower = ReplicaFollower(resyncing: current.follower.data, epoch: lease.epoch, now: now)
+                } else {
+                    follower = ReplicaFollower(partition: partition, epoch: lease.epoch, now: now)
+                }
+                followed[partition] = Followed(follower: follower, primary: assignment.primary)
+                directives.append(.follow(primary: assignment.primary, partition: partition))
+                directives += follower.initialDirectives.map { .toPrimary(primary: assignment.primary, $0) }
             }
         }
         assignments = next
         return directives
-    }
-
-    private func follow(_ partition: Int, _ follower: ReplicaFollower, _ primary: String) -> [Directive] {
-        [.follow(primary: primary, partition: partition)] + follower.initialDirectives.map { .toPrimary(primary: primary, $0) }
     }
 
     // MARK: - Requests (primary)
@@ -115,60 +129,55 @@ public struct UnitStore: Sendable {
     /// Serves one routed request, fenced by the route's epoch. A write is logged
     /// for replication; in sync mode its reply waits for the in-sync backups.
     public mutating func handle(route: Route, operation: DataOperation, key: [UInt8], arguments: [[UInt8]], sync: Bool, now: UInt64) -> Served {
-        guard case .primary(var led)? = held[route.partition], led.store.epoch == route.epoch else {
+        guard led[route.partition]?.store.epoch == route.epoch else {
             fencedRequests += 1
             return Served(outcome: .failure(.staleEpoch(partition: route.partition, epoch: route.epoch, current: assignments[route.partition]?.lease.epoch)), heldToken: nil)
         }
-        let outcome = operation.execute(key: key, arguments: arguments, on: &led.store)
+        let outcome = operation.execute(key: key, arguments: arguments, on: &led[route.partition]!.store)
         var token: Int?
         if let change = outcome.change {
-            led.log.append(change, at: now)
+            led[route.partition]!.log.append(change, at: now)
             if sync {
                 let candidate = nextToken
                 nextToken += 1
-                if led.acks.hold(candidate, sequence: change.sequence).isEmpty { token = candidate }
+                if led[route.partition]!.acks.hold(candidate, sequence: change.sequence).isEmpty { token = candidate }
             }
         }
-        held[route.partition] = .primary(led)
         return Served(outcome: outcome, heldToken: token)
     }
 
-    /// Reads a partition this unit leads (for snapshot and catch-up service).
-    public func led(_ partition: Int) -> Led? {
-        if case .primary(let led)? = held[partition] { return led }
-        return nil
-    }
+    /// A partition this unit leads (for snapshot and catch-up service).
+    public func led(_ partition: Int) -> Led? { led[partition] }
 
     /// A backup acknowledged `sequence` of a partition led here. Returns released replies.
     public mutating func onAcknowledge(backup: String, partition: Int, epoch: UInt64, sequence: UInt64, now: UInt64) -> [Directive] {
-        guard case .primary(var led)? = held[partition], led.store.epoch == epoch else { return [] }
-        let released = led.acks.onAcknowledge(backup: backup, sequence: sequence, now: now)
-        held[partition] = .primary(led)
-        return released.map { .release(token: $0) }
+        guard led[partition]?.store.epoch == epoch else { return [] }
+        return led[partition]!.acks.onAcknowledge(backup: backup, sequence: sequence, now: now).map { .release(token: $0) }
     }
 
     // MARK: - Replication (backup)
 
-    /// Changes from a primary's PUB socket or a catch-up reply.
+    /// Changes from a primary's PUB socket or a catch-up reply (all of one partition).
     public mutating func onChanges(_ changes: [Change], now: UInt64) -> [Directive] {
-        guard let first = changes.first, case .backup(var follower, let primary)? = held[first.partition] else {
-            if let first = changes.first, changes.contains(where: { $0.epoch < (assignments[first.partition]?.lease.epoch ?? 0) }) {
+        guard let first = changes.first else { return [] }
+        guard followed[first.partition] != nil else {
+            if changes.contains(where: { $0.epoch < (assignments[first.partition]?.lease.epoch ?? 0) }) {
                 fencedRequests += 1
             }
             return []
         }
-        let before = follower.staleRefused
-        let directives = follower.onChanges(changes, now: now)
-        fencedRequests += follower.staleRefused - before
-        held[first.partition] = .backup(follower, primary: primary)
+        let before = followed[first.partition]!.follower.staleRefused
+        let directives = followed[first.partition]!.follower.onChanges(changes, now: now)
+        fencedRequests += followed[first.partition]!.follower.staleRefused - before
+        let primary = followed[first.partition]!.primary
         return directives.map { .toPrimary(primary: primary, $0) }
     }
 
     /// Part of a snapshot for a partition this unit backs up.
     public mutating func onSnapshotChunk(partition: Int, epoch: UInt64, sequence: UInt64, entries: [([UInt8], Entry)], first: Bool, last: Bool, now: UInt64) -> [Directive] {
-        guard case .backup(var follower, let primary)? = held[partition] else { return [] }
-        let directives = follower.onSnapshotChunk(epoch: epoch, sequence: sequence, entries: entries, first: first, last: last, now: now)
-        held[partition] = .backup(follower, primary: primary)
+        guard followed[partition] != nil else { return [] }
+        let directives = followed[partition]!.follower.onSnapshotChunk(epoch: epoch, sequence: sequence, entries: entries, first: first, last: last, now: now)
+        let primary = followed[partition]!.primary
         return directives.map { .toPrimary(primary: primary, $0) }
     }
 
@@ -177,23 +186,19 @@ public struct UnitStore: Sendable {
     /// Retries for followers, resends for backups that stalled.
     public mutating func onTick(now: UInt64, resendAfterMilliseconds: UInt64) -> [Directive] {
         var directives: [Directive] = []
-        for partition in held.keys.sorted() {
-            switch held[partition]! {
-            case .backup(var follower, let primary):
-                let retries = follower.onTick(now: now)
-                guard !retries.isEmpty else { continue }
-                held[partition] = .backup(follower, primary: primary)
-                directives += retries.map { .toPrimary(primary: primary, $0) }
-            case .primary(var led):
-                let log = led.log
-                let stalled = led.acks.stalled(newest: led.store.sequence, now: now, quietMilliseconds: resendAfterMilliseconds) { log.time(of: $0) }
-                guard !stalled.isEmpty else { continue }
-                held[partition] = .primary(led)
-                for (backup, from) in stalled {
-                    if let changes = led.log.changes(from: from), !changes.isEmpty {
-                        directives.append(.resend(backup: backup, changes: changes))
-                    }
-                    // Beyond the log: the backup's own gap detection asks for a snapshot.
+        for partition in followed.keys.sorted() {
+            let retries = followed[partition]!.follower.onTick(now: now)
+            let primary = followed[partition]!.primary
+            directives += retries.map { .toPrimary(primary: primary, $0) }
+        }
+        for partition in led.keys.sorted() {
+            let newest = led[partition]!.store.sequence
+            let log = led[partition]!.log
+            let stalled = led[partition]!.acks.stalled(newest: newest, now: now, quietMilliseconds: resendAfterMilliseconds) { log.time(of: $0) }
+            for (backup, from) in stalled {
+                // Beyond the log, the backup's own gap detection asks for a snapshot.
+                if let changes = log.changes(from: from), !changes.isEmpty {
+                    directives.append(.resend(backup: backup, changes: changes))
                 }
             }
         }
@@ -204,20 +209,22 @@ public struct UnitStore: Sendable {
 
     /// What this unit holds, for READY and REPORT.
     public var holdings: [Holding] {
-        held.keys.sorted().map { partition in
-            switch held[partition]! {
-            case .primary(let led):
-                return Holding(partition: partition, role: .primary, epoch: led.store.epoch, sequence: led.store.sequence, inSync: true)
-            case .backup(let follower, _):
-                return Holding(partition: partition, role: .backup, epoch: follower.epoch, sequence: follower.applied, inSync: follower.isFollowing)
-            }
+        var result: [Holding] = []
+        result.reserveCapacity(led.count + followed.count)
+        for (partition, led) in led {
+            result.append(Holding(partition: partition, role: .primary, epoch: led.store.epoch, sequence: led.store.sequence, inSync: true))
         }
+        for (partition, followed) in followed {
+            let follower = followed.follower
+            result.append(Holding(partition: partition, role: .backup, epoch: follower.epoch, sequence: follower.applied, inSync: follower.isFollowing))
+        }
+        return result.sorted { $0.partition < $1.partition }
     }
 
     /// Replication lag of one led partition: sequences the slowest backup is behind,
     /// and the age of the oldest change some backup has not acknowledged.
     public func lag(of partition: Int, now: UInt64) -> (behind: UInt64, oldestUnacknowledgedMilliseconds: UInt64)? {
-        guard let led = led(partition), !led.backups.isEmpty else { return nil }
+        guard let led = led[partition], !led.backups.isEmpty else { return nil }
         let newest = led.store.sequence
         let behind = led.acks.behind(newest: newest)
         guard let oldest = led.acks.oldestUnacknowledged(newest: newest) else { return (behind, 0) }
@@ -228,13 +235,8 @@ public struct UnitStore: Sendable {
 
     /// How many entries the unit holds, over all partitions and roles.
     public var entryCount: Int {
-        held.values.reduce(0) { total, held in
-            switch held {
-            case .primary(let led): return total + led.store.count
-            case .backup(let follower, _): return total + follower.data.count
-            }
-        }
+        led.values.reduce(0) { $0 + $1.store.count } + followed.values.reduce(0) { $0 + $1.follower.data.count }
     }
 
-    public var primaryCount: Int { held.values.filter { if case .primary = $0 { return true } else { return false } }.count }
+    public var primaryCount: Int { led.count }
 }

@@ -190,11 +190,9 @@ extension ProcessingUnit {
     func updateSubscriptions() throws(ZMQError) {
         var wanted: Set<Int> = []
         var primaries: Set<String> = []
-        for (partition, held) in store.held {
-            if case .backup(_, let primary) = held {
-                wanted.insert(partition)
-                primaries.insert(primary)
-            }
+        for (partition, followed) in store.followed {
+            wanted.insert(partition)
+            primaries.insert(followed.primary)
         }
         for partition in wanted.subtracting(subscribedTopics) {
             try subscriber.subscribe(ReplicationWire.topic(section: configuration.section, partition: partition))

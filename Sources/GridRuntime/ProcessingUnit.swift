@@ -178,7 +178,7 @@ public final class ProcessingUnit {
         try send(.ready(section: configuration.section, unit: configuration.name, report: report))
         logger.info("unit registering", metadata: [
             "grid.unit": "\(configuration.name)", "grid.section": "\(configuration.section)", "broker": "\(configuration.broker)",
-            "held": "\(store.held.count)",
+            "held": "\(store.led.count + store.followed.count)",
         ])
     }
 

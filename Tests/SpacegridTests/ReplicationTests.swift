@@ -23,7 +23,7 @@ final class ReplicationTests: XCTestCase {
                 backups: 1
                 mode: \(mode)
                 replication_interval: 50ms
-            """)
+            """, heartbeat: ProcessInfo.processInfo.environment["SPACEGRID_TEST_HEARTBEAT"] ?? "50ms")
         self.grid = grid
         XCTAssertTrue(eventually(timeoutSeconds: 30) { grid.isWhole(backups: 1) }, "backups did not catch up:\n\(grid.log)")
         return grid
