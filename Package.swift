@@ -31,6 +31,9 @@ let package = Package(
         .target(name: "GridWire", dependencies: ["GridCore"]),
         /// The topology model, YAML decoding and validation with lines and columns.
         .target(name: "GridTopology", dependencies: ["GridCore", .product(name: "Yams", package: "Yams")]),
+        /// The trading platform's sections (customer, product, order) and the order workflow,
+        /// written against the section API in GridCore.
+        .target(name: "TradingSections", dependencies: ["GridCore"]),
         /// The client library used by the CLI and by applications.
         .target(name: "GridClient", dependencies: ["ZeroMQ", "GridWire", "GridCore"]),
         /// Broker, unit and deployment-manager shells around the pure core.
@@ -40,7 +43,7 @@ let package = Package(
         ]),
         /// The `spacegrid` command-line tool: thin.
         .executableTarget(name: "spacegrid", dependencies: [
-            "GridRuntime", "GridClient", "GridTopology", "GridCore", "GridWire", "ZeroMQ",
+            "GridRuntime", "GridClient", "GridTopology", "GridCore", "GridWire", "ZeroMQ", "TradingSections",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -49,7 +52,8 @@ let package = Package(
         .testTarget(name: "GridCoreTests", dependencies: ["GridCore"]),
         .testTarget(name: "GridWireTests", dependencies: ["GridWire", "GridCore"]),
         .testTarget(name: "GridTopologyTests", dependencies: ["GridTopology", "GridCore"]),
-        .testTarget(name: "GridRuntimeTests", dependencies: ["GridRuntime", "GridClient", "GridWire", "GridCore", "GridTopology", "ZeroMQ"]),
+        .testTarget(name: "GridRuntimeTests", dependencies: ["GridRuntime", "GridClient", "GridWire", "GridCore", "GridTopology", "ZeroMQ", "TradingSections"]),
+        .testTarget(name: "TradingSectionsTests", dependencies: ["TradingSections", "GridCore"]),
         .testTarget(name: "SpacegridTests", dependencies: ["GridClient", "GridCore"]),
     ],
     swiftLanguageModes: [.v6]

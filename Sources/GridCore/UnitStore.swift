@@ -124,26 +124,59 @@ public struct UnitStore: Sendable {
         public var outcome: OperationOutcome
         /// Set when the reply must wait for backups (sync mode): the shell keeps it under this token.
         public var heldToken: Int?
+
+        public init(outcome: OperationOutcome, heldToken: Int?) {
+            self.outcome = outcome
+            self.heldToken = heldToken
+        }
     }
 
     /// Serves one routed request, fenced by the route's epoch. A write is logged
     /// for replication; in sync mode its reply waits for the in-sync backups.
     public mutating func handle(route: Route, operation: DataOperation, key: [UInt8], arguments: [[UInt8]], sync: Bool, now: UInt64) -> Served {
-        guard led[route.partition]?.store.epoch == route.epoch else {
+        serve(route: route, sync: sync, now: now) { operation.execute(key: key, arguments: arguments, on: &$0) }
+    }
+
+    /// Serves one routed request with a section's domain operation.
+    public mutating func handle(route: Route, run operation: SectionOperation, key: [UInt8], arguments: [[UInt8]], sync: Bool, now: UInt64) -> Served {
+        serve(route: route, sync: sync, now: now) { $0.run(operation, key: key, arguments: arguments) }
+    }
+
+    /// Whether this unit leads `route.partition` under exactly `route.epoch`.
+    public func leads(_ route: Route) -> Bool { led[route.partition]?.store.epoch == route.epoch }
+
+    private mutating func serve(route: Route, sync: Bool, now: UInt64, _ body: (inout PartitionStore) -> OperationOutcome) -> Served {
+        guard leads(route) else {
             fencedRequests += 1
             return Served(outcome: .failure(.staleEpoch(partition: route.partition, epoch: route.epoch, current: assignments[route.partition]?.lease.epoch)), heldToken: nil)
         }
-        let outcome = operation.execute(key: key, arguments: arguments, on: &led[route.partition]!.store)
+        let outcome = body(&led[route.partition]!.store)
         var token: Int?
-        if let change = outcome.change {
-            led[route.partition]!.log.append(change, at: now)
-            if sync {
-                let candidate = nextToken
-                nextToken += 1
-                if led[route.partition]!.acks.hold(candidate, sequence: change.sequence).isEmpty { token = candidate }
-            }
-        }
+        if let change = outcome.change { token = logged(change, partition: route.partition, sync: sync, now: now) }
         return Served(outcome: outcome, heldToken: token)
+    }
+
+    /// Logs a change for replication; in sync mode returns the token its reply must wait under.
+    private mutating func logged(_ change: Change, partition: Int, sync: Bool, now: UInt64) -> Int? {
+        led[partition]!.log.append(change, at: now)
+        guard sync else { return nil }
+        let candidate = nextToken
+        nextToken += 1
+        return led[partition]!.acks.hold(candidate, sequence: change.sequence).isEmpty ? candidate : nil
+    }
+
+    /// A write the unit makes on its own (a workflow recording its progress) in a partition it leads.
+    /// Returns the change, and in sync mode the token a reply depending on it must wait under.
+    public mutating func write(partition: Int, key: [UInt8], _ write: OperationOutput.Write, sync: Bool, now: UInt64) -> (change: Change?, token: Int?) {
+        guard led[partition] != nil else { return (nil, nil) }
+        let change: Change?
+        switch write {
+        case .none: change = nil
+        case .put(let value): change = led[partition]!.store.put(key, value)
+        case .delete: change = led[partition]!.store.delete(key)
+        }
+        guard let change else { return (nil, nil) }
+        return (change, logged(change, partition: partition, sync: sync, now: now))
     }
 
     /// A partition this unit leads (for snapshot and catch-up service).

@@ -150,9 +150,14 @@ extension ProcessingUnit {
         for directive in directives {
             switch directive {
             case .release(let token):
-                if let frames = heldReplies.removeValue(forKey: token) { try sendToBroker(frames) }
+                for frames in heldReplies.removeValue(forKey: token) ?? [] { try sendToBroker(frames) }
+                let now = monotonicMilliseconds()
+                for pending in heldCalls.removeValue(forKey: token) ?? [] {
+                    try send(pending.call, workflow: pending.workflow, partition: pending.partition, key: pending.key, now: now)
+                }
             case .abandon(let token):
                 heldReplies[token] = nil
+                heldCalls[token] = nil  // the new primary resumes the workflow from its entry
             case .toPrimary(let primary, let request):
                 switch request {
                 case .acknowledge(let partition, let epoch, let sequence):

@@ -33,9 +33,16 @@ public final class ProcessingUnit {
         public var host: String
         /// The section's partition count, to precompute topics.
         public var partitionCount: Int
+        /// The section's domain operations and workflows (nil: data operations only).
+        public var logic: Section?
+        /// The broker's client endpoint, where workflows send their steps.
+        public var clients: String?
 
         public init(section: String, name: String, broker: String, heartbeatMilliseconds: Int, liveness: Int,
-                    mode: BackupMode = .sync, replicationIntervalMilliseconds: Int = 50, host: String = "127.0.0.1", partitionCount: Int = 271) {
+                    mode: BackupMode = .sync, replicationIntervalMilliseconds: Int = 50, host: String = "127.0.0.1", partitionCount: Int = 271,
+                    logic: Section? = nil, clients: String? = nil) {
+            self.logic = logic
+            self.clients = clients
             self.section = section
             self.name = name
             self.broker = broker
@@ -65,7 +72,15 @@ public final class ProcessingUnit {
 
     public internal(set) var store = UnitStore()
     /// Replies that wait for backups (sync mode), by token.
-    var heldReplies: [Int: [[UInt8]]] = [:]
+    var heldReplies: [Int: [[[UInt8]]]] = [:]
+    /// Workflows: the DEALER their steps go out on, the steps awaiting replies, and the clients waiting for results.
+    var workflowClient: Socket?
+    var workflowCalls: [UInt64: PendingCall] = [:]
+    var workflowWaiters: [[UInt8]: WorkflowWaiters] = [:]
+    /// Workflow steps that wait, like replies, until the entry write before them is on the backups.
+    var heldCalls: [Int: [PendingCall]] = [:]
+    var nextCorrelation: UInt64 = 1
+    var lastWorkflowCheck: UInt64 = 0
     /// Changes not yet published (async mode flushes them every replication interval).
     var outbox: [Change] = []
     /// Acknowledgements to send at the end of this loop turn, by primary.
@@ -116,7 +131,9 @@ public final class ProcessingUnit {
             poller.add(brokerSocket)
             poller.add(replicationRouter)
             poller.add(subscriber)
+            let workflowIndex = workflowClient.map { poller.add($0) }
             let peerList = Array(peers)
+            let peerBase = (workflowIndex ?? 2) + 1
             for (_, socket) in peerList { poller.add(socket) }
             try poller.poll(timeoutMilliseconds: tick)
 
@@ -130,14 +147,19 @@ public final class ProcessingUnit {
             }
             if poller.isReadable(1) { try drainReplicationRouter() }
             if poller.isReadable(2) { try drainSubscriber() }
-            for (index, (name, socket)) in peerList.enumerated() where poller.isReadable(3 + index) {
+            for (index, (name, socket)) in peerList.enumerated() where poller.isReadable(peerBase + index) {
                 try drainPeer(name, socket)
             }
+            if let workflowIndex, poller.isReadable(workflowIndex) { try drainWorkflowReplies() }
             try flushAcknowledgements()
 
             let now = monotonicMilliseconds()
             if !outbox.isEmpty && now - lastFlush >= UInt64(configuration.replicationIntervalMilliseconds) {
                 publishOutbox()
+            }
+            if now - lastWorkflowCheck >= 500 {
+                lastWorkflowCheck = now
+                try retryStaleWorkflowCalls(now: now)
             }
             if now - lastTick >= 50 {
                 lastTick = now
@@ -157,6 +179,7 @@ public final class ProcessingUnit {
         try? send(.disconnect)
         brokerSocket?.close()
         for socket in peers.values { socket.close() }
+        workflowClient?.close()
         publisher.close()
         replicationRouter.close()
         subscriber.close()
@@ -173,7 +196,7 @@ public final class ProcessingUnit {
         brokerSocket = socket
         lastHeardFromBroker = monotonicMilliseconds()
         let report = UnitReport(
-            operations: DataOperation.allCases.map(\.rawValue), pid: getpid(), publisher: publisherEndpoint,
+            operations: configuration.logic?.operationNames ?? DataOperation.allCases.map(\.rawValue), pid: getpid(), publisher: publisherEndpoint,
             replication: replicationEndpoint, holdings: store.holdings.map { ReportRecord(holding: $0) })
         try send(.ready(section: configuration.section, unit: configuration.name, report: report))
         logger.info("unit registering", metadata: [
@@ -231,10 +254,14 @@ public final class ProcessingUnit {
     func onAssign(_ body: AssignBody) throws(ZMQError) {
         guard let assignments = body.coreAssignments else { return }
         for (name, peer) in body.peers { peerEndpoints[name] = peer }
+        let ledBefore = Set(store.led.keys)
         let directives = store.onAssign(assignments, now: monotonicMilliseconds())
         // Subscribe first, then ask for snapshots (the Clone pattern): fewer changes slip between.
         try updateSubscriptions()
         try carryOut(directives)
+        forgetWorkflows(notLedAnyMore: ledBefore.subtracting(store.led.keys))
+        // A partition just led (promoted, or new): its unfinished workflows continue here.
+        try resumeWorkflows(in: Set(store.led.keys).subtracting(ledBefore))
         logger.info("leases assigned", metadata: [
             "grid.unit": "\(configuration.name)",
             "primaries": "\(assignments.filter { $0.lease.role == .primary }.count)",
@@ -246,21 +273,35 @@ public final class ProcessingUnit {
 
     func onRequest(client: [UInt8], envelope: [UInt8], route: Route, operationName: [UInt8], key: [UInt8], arguments: [[UInt8]]) throws(ZMQError) {
         served += 1
-        guard let operation = DataOperation(name: operationName) else {
-            let outcome = OperationOutcome.failure(.unknownOperation(preview(operationName), section: configuration.section))
-            try reply(client, envelope, outcome)
-            return
-        }
         let sync = configuration.mode == .sync
-        let served = store.handle(route: route, operation: operation, key: key, arguments: arguments, sync: sync, now: monotonicMilliseconds())
-        if let change = served.outcome.change {
-            if sync { publish(change) } else { outbox.append(change) }
+        let now = monotonicMilliseconds()
+        let served: UnitStore.Served
+        if let operation = DataOperation(name: operationName) {
+            served = store.handle(route: route, operation: operation, key: key, arguments: arguments, sync: sync, now: now)
+        } else if let logic = configuration.logic {
+            let name = String(decoding: operationName, as: UTF8.self)
+            if let operation = logic.operations[name] {
+                served = store.handle(route: route, run: operation, key: key, arguments: arguments, sync: sync, now: now)
+            } else if let workflow = logic.workflows[name] {
+                try startWorkflow(name, workflow, client: client, envelope: envelope, route: route, key: key, arguments: arguments)
+                return
+            } else {
+                served = UnitStore.Served(outcome: .failure(.unknownOperation(name, section: configuration.section)), heldToken: nil)
+            }
+        } else {
+            served = UnitStore.Served(outcome: .failure(.unknownOperation(preview(operationName), section: configuration.section)), heldToken: nil)
         }
+        if let change = served.outcome.change { replicate(change) }
         if let token = served.heldToken {
-            heldReplies[token] = replyFrames(client, envelope, served.outcome)
+            heldReplies[token, default: []].append(replyFrames(client, envelope, served.outcome))
         } else {
             try reply(client, envelope, served.outcome)
         }
+    }
+
+    /// Publishes a change now (sync) or at the next flush (async).
+    func replicate(_ change: Change) {
+        if configuration.mode == .sync { publish(change) } else { outbox.append(change) }
     }
 
     func replyFrames(_ client: [UInt8], _ envelope: [UInt8], _ outcome: OperationOutcome) -> [[UInt8]] {

@@ -8,7 +8,10 @@ struct BenchPlan: Sendable {
     var endpoint: String
     var connections: Int
     var depth: Int
+    /// How many distinct keys: for `trade` and `place`, the accounts "0" ... "N-1".
     var keys: Int
+    /// `trade`, `place`: the products P0 ... P(M-1) they pick from; nil for the other workloads.
+    var products: Int? = nil
     var valueSize: Int
     var warmupSeconds: Double
     var durationSeconds: Double
@@ -35,6 +38,8 @@ final class BenchTally: Sendable {
     let replies = Atomic<Int>(0)
     /// Errors while measuring, and requests lost to a timeout.
     let errors = Atomic<Int>(0)
+    /// Refusals (409) while measuring, for workloads that expect them.
+    let refused = Atomic<Int>(0)
 }
 
 /// What the connection threads and the main thread share: the phase, live
@@ -100,4 +105,6 @@ final class BenchBoard: Sendable {
     var replies: Int { tallies.reduce(0) { $0 + $1.replies.load(ordering: .relaxed) } }
     /// Errors so far, over all connections.
     var errors: Int { tallies.reduce(0) { $0 + $1.errors.load(ordering: .relaxed) } }
+    /// Refusals so far, over all connections.
+    var refused: Int { tallies.reduce(0) { $0 + $1.refused.load(ordering: .relaxed) } }
 }

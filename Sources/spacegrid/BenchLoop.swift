@@ -15,8 +15,11 @@ struct BenchConnectionResult: Sendable {
     var latencies = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
     /// Replies received while measuring, errors included.
     var ops = 0
-    /// Replies other than 200 received while measuring, plus requests lost to a timeout (in any phase).
+    /// Replies other than 200 received while measuring, plus requests lost to a timeout (in any phase);
+    /// refusals the workload expects (409 for `trade` and `place`) are not errors.
     var errors = 0
+    /// 409 refusals received while measuring, for workloads that expect them (counted in `ops`, not in `errors`).
+    var refused = 0
     /// Requests still outstanding when the connection heard nothing for the timeout.
     var timeouts = 0
     /// Puts of the preload that did not answer 200, timeouts included.
@@ -51,6 +54,8 @@ final class BenchLoop {
     private(set) var result = BenchConnectionResult()
     /// Set when the connection gave up (timeout, ZeroMQ failure) and must not send again.
     private var gaveUp = false
+    /// Requests of the closed loop sent so far (builds unique keys such as `place`'s order ids).
+    private var sequence = 0
 
     private init(index: Int, plan: BenchPlan, board: BenchBoard, connection: GridConnection) {
         self.index = index
@@ -152,12 +157,16 @@ final class BenchLoop {
                 result.replied = true
                 tally.replies.add(1, ordering: .relaxed)
                 let succeeded = reply.status == .ok
-                if !succeeded { noteError(reply) }
+                let refused = !succeeded && plan.workload.refusals && reply.status == .conflict
+                if !succeeded, !refused { noteError(reply) }
                 let phase = board.phase
                 if phase == .measure {
                     result.latencies.record((now &- sent + 500) / 1_000)
                     result.ops += 1
-                    if !succeeded {
+                    if refused {
+                        result.refused += 1
+                        tally.refused.add(1, ordering: .relaxed)
+                    } else if !succeeded {
                         result.errors += 1
                         tally.errors.add(1, ordering: .relaxed)
                     }
@@ -177,7 +186,9 @@ final class BenchLoop {
     /// Sends one request of the workload for a random key.
     private func sendNext(at now: UInt64) throws(ZMQError) {
         let key = random.below(plan.keys)
-        try send(plan.workload.request(key, &random), at: now)
+        let origin = BenchOrigin(connection: index, sequence: sequence)
+        sequence += 1
+        try send(plan.workload.request(key, &random, origin), at: now)
     }
 
     /// Waits a little for the replies still in flight, so the grid is quiet for the next run; counts nothing.

@@ -10,6 +10,8 @@ struct BenchReport: Codable, Equatable {
     var connections: Int
     var depth: Int
     var keys: Int
+    /// `trade`, `place`: the products picked from (absent from the JSON of the other workloads).
+    var products: Int?
     var valueSize: Int
     var warmupS: Double
     /// The measured window, in seconds (shorter than asked when interrupted).
@@ -27,13 +29,16 @@ struct BenchReport: Codable, Equatable {
     var errors: Int
     /// Requests that got no reply within the client timeout (counted in `errors` too).
     var timeouts: Int
+    /// `trade`, `place`: replies 409 (`insufficient_funds`, `out_of_stock`) in the measured window,
+    /// counted in `ops` but not in `errors` (absent from the JSON of the other workloads).
+    var refused: Int?
     /// The first error any connection saw, such as `404 not_found: ...`, or a connection's ZeroMQ failure.
     var firstError: String?
     /// Whether SIGINT or SIGTERM ended the measurement early.
     var interrupted: Bool
 
     enum CodingKeys: String, CodingKey {
-        case workload, section, endpoint, connections, depth, keys, ops, errors, timeouts, interrupted
+        case workload, section, endpoint, connections, depth, keys, products, ops, errors, timeouts, refused, interrupted
         case valueSize = "value_size"
         case warmupS = "warmup_s"
         case durationS = "duration_s"
@@ -65,6 +70,7 @@ extension BenchReport {
             connections: plan.connections,
             depth: plan.depth,
             keys: plan.keys,
+            products: plan.products,
             valueSize: plan.valueSize,
             warmupS: plan.warmupSeconds,
             durationS: (measuredSeconds * 1_000).rounded() / 1_000,
@@ -78,6 +84,7 @@ extension BenchReport {
             meanMs: recorded ? (latencies.mean).rounded() / 1_000 : 0,
             errors: results.reduce(0) { $0 + $1.errors },
             timeouts: results.reduce(0) { $0 + $1.timeouts },
+            refused: plan.workload.refusals ? results.reduce(0) { $0 + $1.refused } : nil,
             firstError: results.lazy.compactMap(\.firstError).first
                 ?? results.lazy.compactMap(\.failure).first.map { "a connection failed: \($0)" },
             interrupted: interrupted)
@@ -93,13 +100,18 @@ extension BenchReport {
         let ms = { (value: Double) in BenchFormat.fixed(value, 3) }
         var lines = [
             "\(workload) on section \(section) at \(endpoint)",
-            "  connections   \(connections) x \(depth) in flight, \(BenchFormat.grouped(keys)) keys, \(BenchFormat.grouped(valueSize))-byte values",
+            "  connections   \(connections) x \(depth) in flight, "
+                + (products.map { "\(BenchFormat.grouped(keys)) accounts, \(BenchFormat.grouped($0)) products" }
+                    ?? "\(BenchFormat.grouped(keys)) keys, \(BenchFormat.grouped(valueSize))-byte values"),
             "  duration      \(BenchFormat.fixed(durationS, 2)) s measured after \(BenchFormat.fixed(warmupS, warmupS.rounded() == warmupS ? 0 : 1)) s of warm-up"
                 + (interrupted ? " (interrupted)" : ""),
             "  ops           \(BenchFormat.grouped(ops)) (\(BenchFormat.grouped(Int(opsPerS.rounded()))) ops/s)",
             "  latency ms    p50 \(ms(p50Ms))  p90 \(ms(p90Ms))  p99 \(ms(p99Ms))  p99.9 \(ms(p999Ms))  max \(ms(maxMs))",
             "  errors        \(BenchFormat.grouped(errors))" + (timeouts > 0 ? " (\(BenchFormat.grouped(timeouts)) timeouts)" : ""),
         ]
+        if let refused {
+            lines.append("  refused       \(BenchFormat.grouped(refused)) (409 insufficient_funds or out_of_stock: in ops, not in errors)")
+        }
         if let firstError {
             lines.append("  first error   \(firstError)")
         }

@@ -193,7 +193,8 @@ struct BenchRun {
                 let rate = Double(replies - lastLine.replies) / (Double(now - lastLine.time) / 1e9)
                 let elapsed = Double(now - started) / 1e9
                 let phase = measureStart == nil ? " warm-up" : ""
-                progress.show("[\(BenchFormat.fixed(elapsed, 0)) s\(phase)] \(BenchFormat.grouped(Int(rate))) ops/s, \(BenchFormat.grouped(board.errors)) errors")
+                let refused = plan.workload.refusals ? ", \(BenchFormat.grouped(board.refused)) refused" : ""
+                progress.show("[\(BenchFormat.fixed(elapsed, 0)) s\(phase)] \(BenchFormat.grouped(Int(rate))) ops/s, \(BenchFormat.grouped(board.errors)) errors\(refused)")
                 lastLine = (now, replies)
                 nextLine += second
             }
@@ -222,7 +223,8 @@ struct BenchRun {
 /// terminal, one line per update otherwise (logs, pipes, CI).
 /// Used by the main thread only.
 final class BenchProgress {
-    private let isTerminal = isatty(2) != 0
+    /// Whether stderr is a terminal (lines are rewritten in place).
+    let isTerminal = isatty(2) != 0
     /// Whether a rewritten line is on the terminal without its newline yet.
     private var lineOpen = false
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import TradingSections
 import Foundation
 import GridRuntime
 import GridTopology
@@ -87,7 +88,8 @@ struct UnitCommand: ParsableCommand {
                     section: section, name: name, broker: broker ?? topology.broker.units,
                     heartbeatMilliseconds: topology.broker.heartbeatMilliseconds, liveness: topology.broker.liveness,
                     mode: sectionConfig.mode, replicationIntervalMilliseconds: sectionConfig.replicationIntervalMilliseconds,
-                    host: host, partitionCount: sectionConfig.partitionCount),
+                    host: host, partitionCount: sectionConfig.partitionCount,
+                    logic: SectionCatalog.section(named: section), clients: topology.broker.clients),
                 context: context, logger: logger)
             try unit.run(until: .forProcess())
         } catch {

@@ -13,8 +13,8 @@ struct SpaceGrid: ParsableCommand {
               spacegrid status
             """,
         subcommands: [
-            Up.self, Put.self, Get.self, Del.self, Cas.self, StatusCommand.self, Bench.self,
-            Validate.self, BrokerCommand.self, UnitCommand.self, Tail.self, Metrics.self,
+            Up.self, Put.self, Get.self, Del.self, Cas.self, Call.self, StatusCommand.self, Bench.self,
+            Validate.self, BrokerCommand.self, UnitCommand.self, Tail.self, Metrics.self, Load.self,
         ]
     )
 }

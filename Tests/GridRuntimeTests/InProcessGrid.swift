@@ -4,6 +4,7 @@ import GridRuntime
 import GridTopology
 import GridWire
 import Logging
+import TradingSections
 import XCTest
 import ZeroMQ
 
@@ -36,7 +37,7 @@ final class InProcessGrid {
         let topology = self.topology
         let context = self.context
         broker = ServiceThread(name: "broker") { signal in
-            let broker = try Broker(topology: topology, context: context, logger: Logger(label: "test.broker"))
+            let broker = try Broker(topology: topology, context: context, logger: quietLogger("test.broker"))
             try broker.run(until: signal)
         }
     }
@@ -47,10 +48,10 @@ final class InProcessGrid {
             section: section, name: name, broker: topology.broker.units,
             heartbeatMilliseconds: topology.broker.heartbeatMilliseconds, liveness: topology.broker.liveness,
             mode: config.mode, replicationIntervalMilliseconds: config.replicationIntervalMilliseconds,
-            partitionCount: config.partitionCount)
+            partitionCount: config.partitionCount, logic: SectionCatalog.section(named: section), clients: topology.broker.clients)
         let context = self.context
         units[name] = ServiceThread(name: name) { signal in
-            let unit = try ProcessingUnit(configuration: configuration, context: context, logger: Logger(label: "test.\(name)"))
+            let unit = try ProcessingUnit(configuration: configuration, context: context, logger: quietLogger("test.\(name)"))
             try unit.run(until: signal)
         }
     }
@@ -117,3 +118,10 @@ let twoSectionYAML = """
         partitions: 17
         backups: 1
     """
+
+/// Tests log warnings and worse only: a grid's info lines would drown the test output.
+func quietLogger(_ label: String) -> Logger {
+    var logger = Logger(label: label)
+    logger.logLevel = .warning
+    return logger
+}
