@@ -124,7 +124,11 @@ public final class ProcessingUnit {
     public func run(until signal: StopSignal) throws(ZMQError) {
         try connect()
         let tick = max(1, min(configuration.heartbeatMilliseconds, configuration.replicationIntervalMilliseconds, 50))
-        let expiry = UInt64(configuration.heartbeatMilliseconds * configuration.liveness)
+        // A restarted broker tells a unit it does not know to register again (DISCONNECT)
+        // as soon as the unit's next REPORT reaches it; this timer is only for a broker that
+        // vanished altogether. It is long on purpose: a unit that re-registers while the
+        // broker is merely slow (a busy machine) is taken for a restarted process and fails over.
+        let expiry = UInt64(max(5_000, configuration.heartbeatMilliseconds * configuration.liveness * 10))
         while !signal.isStopped {
             guard let brokerSocket else { return }
             var poller = Poller()

@@ -18,26 +18,27 @@ import GridCore
 ///   `{"id":"<order>/reserve"}`) and `commit_customer` (`customer.commit`,
 ///   `{"id":"<order>/debit"}`), in parallel; `steps_done` lists those answered.
 ///   All answered: `done`.
-/// - `compensating` (a step failed, `reason` is its error code; the client is
-///   answered now): `release` (`product.release`, `{"id":"<order>/reserve"}`)
-///   and, when the debit was sent, `refund` (`customer.refund`,
-///   `{"id":"<order>/debit"}`). All answered: `failed`.
+/// - `compensating` (a step failed, `reason` is its error code): `release`
+///   (`product.release`, `{"id":"<order>/reserve"}`) and, when the debit was
+///   sent, `refund` (`customer.refund`, `{"id":"<order>/debit"}`). All
+///   answered: `failed`, and the client is answered (so a client told
+///   "failed" finds everything as it was).
 ///
 /// Replies: `200 {"amount":A,"order":"o-17","price":P,"status":"placed"}` once
 /// placed (`placed` and `done`), `409 {"code":R,"message":"...","order":"o-17","reason":R,"status":"failed"}`
-/// once failed (`compensating` and `failed`; `code`/`message` make it a
-/// regular error payload, PROTOCOL.md section 3). The reply depends on the
-/// entry only, so it is the same from `start` on a finished order as from the
-/// `advance` that finished it. Placing an order id again replies the existing
-/// order's result (whatever the new arguments), or waits for it.
+/// once `failed` (`code`/`message` make it a regular error payload,
+/// PROTOCOL.md section 3). The reply depends on the entry only, so it is the
+/// same from `start` on a finished order as from the `advance` that finished
+/// it. Placing an order id again replies the existing order's result
+/// (whatever the new arguments), or waits for it while it runs.
 ///
 /// A step's reply of 500, 503, 504 or 421 sends the same step again; any other
 /// refusal of `reserve` or `debit` fails the order (`out_of_stock`,
 /// `insufficient_funds`, `not_found`, ...); a refusal of a bookkeeping or
 /// compensation step cannot be helped by retrying and counts as answered.
 /// Replies the state does not wait for (duplicates, late) change nothing,
-/// except a late success of `reserve` or `debit` on a failed order, which
-/// sends its compensation again.
+/// except a late success of `reserve` or `debit` on a compensating or failed
+/// order, which sends its compensation again (and reopens a failed one).
 ///
 /// Compensation of the failed step itself: `release` is sent even when
 /// `reserve` failed, and `refund` when `debit` failed. Both are no-ops when
@@ -55,8 +56,9 @@ import GridCore
 /// leaves `compensating` for `failed` only after `release` (and `refund`,
 /// when a debit was sent) answered, which undoes whatever of its steps is
 /// still pending. Steps are sent only while their state awaits them, and
-/// calls to one key arrive in the order they were sent, so every copy of a
-/// step is applied before the commit or compensation decided after its reply.
+/// calls to one key arrive in the order they were sent (the broker and a
+/// unit's connection keep order), so every copy of a step is applied before
+/// the commit or compensation decided after its reply.
 /// Hence, once no order is in `started`, `reserved`, `placed` or
 /// `compensating`, no `pending` map holds a step of these orders, and
 ///     Σ balances + Σ amount of placed/done orders = starting balances,
@@ -145,10 +147,10 @@ enum OrderWorkflow {
         switch order.state {
         case .done, .failed:
             return nil
-        case .started, .reserved:
-            return WorkflowDecision(calls: steps.map { call($0, order) })
-        case .placed, .compensating:
+        case .started, .reserved, .placed, .compensating:
+            // `placed` has answered its clients already but still has bookkeeping: the result goes with it.
             guard steps.isEmpty else { return WorkflowDecision(calls: steps.map { call($0, order) }, result: result(order)) }
+            // Everything answered, but the entry was not settled (written by hand, say): settle it.
             order.state = order.state == .placed ? .done : .failed
             return WorkflowDecision(write: write(order), result: result(order))
         }
@@ -156,12 +158,12 @@ enum OrderWorkflow {
 
     // MARK: - Decisions
 
-    /// A step failed: compensate, and tell the client now.
+    /// A step failed: compensate (the client is told once that is done).
     private static func compensate(_ order: inout OrderValue, reason: String) -> WorkflowDecision {
         order.state = .compensating
         order.reason = reason
         order.stepsDone = []
-        return WorkflowDecision(write: write(order), calls: awaited(order).map { call($0, order) }, result: result(order))
+        return WorkflowDecision(write: write(order), calls: awaited(order).map { call($0, order) })
     }
 
     /// A late success of a step on a failed order: its compensation runs (again).
@@ -171,7 +173,7 @@ enum OrderWorkflow {
         }
         order.state = .compensating
         order.stepsDone = (order.stepsDone ?? []).filter { $0 != compensation.rawValue }
-        return WorkflowDecision(write: write(order), calls: [call(compensation, order)], result: result(order))
+        return WorkflowDecision(write: write(order), calls: [call(compensation, order)])
     }
 
     /// The steps the order's state still waits for.
@@ -191,12 +193,12 @@ enum OrderWorkflow {
     /// The reply for clients, once the outcome is known (from the entry alone).
     static func result(_ order: OrderValue) -> WorkflowDecision.Result? {
         switch order.state {
-        case .started, .reserved:
+        case .started, .reserved, .compensating:
             return nil
         case .placed, .done:
             let reply = PlacedReply(amount: order.amount ?? 0, order: order.id, price: order.price ?? 0)
             return .init(status: .ok, payload: TradingJSON.encode(reply))
-        case .compensating, .failed:
+        case .failed:
             let reason = order.reason ?? "failed"
             let during = order.amount.map { "debiting \($0) from customer '\(order.customer)'" }
                 ?? "reserving \(order.quantity) of '\(order.symbol)'"

@@ -142,9 +142,14 @@ final class OrderWorkflowTests: XCTestCase {
         XCTAssertEqual(text(written(overflow)),
                        #"{"customer":"42","id":"o-1","price":15000,"quantity":4611686018427387904,"reason":"amount_overflow","state":"compensating","steps_done":[],"symbol":"AAPL"}"#)
         XCTAssertEqual(overflow.calls, [call("product", "release", "AAPL", #"{"id":"o-1/reserve"}"#, "release")])
-        XCTAssertEqual(result(overflow)?.status, .conflict)
+        XCTAssertNil(overflow.result, "the client is told once compensated")
+        XCTAssertEqual(place.start(OperationInput(key: key, value: written(overflow), version: 2, arguments: [bytes(arguments)])), .wait)
+        let failed = place.advance(key, written(overflow), "release", .ok, bytes(#"{"stock":10}"#))
+        XCTAssertEqual(OrderState.of(written(failed)), "failed")
+        XCTAssertEqual(result(failed)?.status, .conflict)
+        XCTAssertEqual(result(failed)?.code, "amount_overflow")
         let garbled = place.advance(key, written(start), "reserve", .ok, bytes("oops"))
-        XCTAssertEqual(result(garbled)?.code, "bad_reply")
+        XCTAssertEqual(text(written(garbled)), #"{"customer":"42","id":"o-1","quantity":4611686018427387904,"reason":"bad_reply","state":"compensating","steps_done":[],"symbol":"AAPL"}"#)
         XCTAssertEqual(garbled.calls.map(\.step), ["release"])
     }
 
@@ -200,7 +205,7 @@ final class OrderWorkflowTests: XCTestCase {
         network.place("o-1", arguments)
         network.settle()
         let failed = #"{"code":"insufficient_funds","message":"order 'o-1' failed while debiting 30000 from customer '42': insufficient_funds","order":"o-1","reason":"insufficient_funds","status":"failed"}"#
-        XCTAssertEqual(network.results["o-1"], [Reply(status: .conflict, payload: bytes(failed))], "told when the debit fails")
+        XCTAssertEqual(network.results["o-1"], [Reply(status: .conflict, payload: bytes(failed))], "told once the stock is back")
         XCTAssertEqual(network.grid.value("order", "o-1"),
                        #"{"amount":30000,"customer":"42","id":"o-1","price":15000,"quantity":2,"reason":"insufficient_funds","state":"failed","steps_done":["release","refund"],"symbol":"AAPL"}"#)
         XCTAssertEqual(network.sent.map(\.step), ["reserve", "debit", "release", "refund"])
@@ -326,7 +331,8 @@ final class OrderWorkflowTests: XCTestCase {
         let reopened = place.advance(bytes("o-2"), settled, "reserve", copy.status, copy.payload)
         XCTAssertEqual(OrderState.of(written(reopened)), "compensating")
         XCTAssertEqual(reopened.calls.map(\.step), ["release"])
-        XCTAssertEqual(result(reopened), result(failing))
+        XCTAssertNil(result(reopened))
+        XCTAssertEqual(result(place.advance(bytes("o-2"), written(failing), "release", .ok, bytes("{}")))?.code, "out_of_stock")
         XCTAssertEqual(place.advance(bytes("o-2"), written(reopened), "release", .ok, bytes("{}")).write, .put(settled))
     }
 }
