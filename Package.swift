@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         /// libzmq from Debian's libzmq3-dev (libzmq 4.3.4, no draft API). Headers sit in
@@ -34,6 +35,9 @@ let package = Package(
         /// The trading platform's sections (customer, product, order) and the order workflow,
         /// written against the section API in GridCore.
         .target(name: "TradingSections", dependencies: ["GridCore"]),
+        /// Write-behind backends: where the mirror persists batches and cold starts read from.
+        /// SQLite through GRDB (its GRDBSQLite module links the system's libsqlite3, apt libsqlite3-dev).
+        .target(name: "GridStore", dependencies: ["GridCore", .product(name: "GRDB", package: "GRDB.swift")]),
         /// The client library used by the CLI and by applications.
         .target(name: "GridClient", dependencies: ["ZeroMQ", "GridWire", "GridCore"]),
         /// Broker, unit and deployment-manager shells around the pure core.
@@ -55,6 +59,7 @@ let package = Package(
         .testTarget(name: "GridRuntimeTests", dependencies: ["GridRuntime", "GridClient", "GridWire", "GridCore", "GridTopology", "ZeroMQ", "TradingSections"]),
         .testTarget(name: "TradingSectionsTests", dependencies: ["TradingSections", "GridCore"]),
         .testTarget(name: "SpacegridTests", dependencies: ["GridClient", "GridCore"]),
+        .testTarget(name: "GridStoreTests", dependencies: ["GridStore", "GridCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,204 @@
+import Foundation
+import GridCore
+import GRDB
+
+/// The embedded write-behind backend: one SQLite file (DESIGN.md section 6).
+///
+/// Schema: the "v1" migration creates `spacegrid_watermarks(section, partition, sequence)`;
+/// each section gets its own table, `section_<name>`, on its first commit
+/// (`key BLOB PRIMARY KEY, partition, value, version, updated` in unix ms, indexed by
+/// partition). The prefix keeps section names clear of SQLite's reserved `sqlite_`
+/// names and of the store's own tables.
+///
+/// Over a GRDB `DatabaseQueue` (one connection), not a `DatabasePool`: there is one
+/// writer on one thread and its own reads come between its writes, so a pool's
+/// concurrent readers buy nothing. The file keeps SQLite's default rollback journal
+/// with `synchronous = FULL`: when `commit` returns the batch is on disk, even across a
+/// power loss (GRDB's WAL set-up lowers `synchronous` to NORMAL), and a file moved or
+/// deleted under the open connection is refused (SQLITE_READONLY_DBMOVED) where WAL
+/// mode was seen to go on writing into the lost file. WAL was about 3 times faster
+/// here; batches of a thousand rows amortise the fsyncs well enough. Another process
+/// reading meanwhile (a unit's cold start) is waited for up to `busyTimeout` seconds.
+///
+/// Sequences and versions are stored as SQLite's signed 64-bit integers (bit pattern);
+/// watermarks compare correctly up to 2^63 - 1.
+public final class SQLiteStore: WriteBehindStore {
+    public let path: String
+    private let queue: DatabaseQueue
+    /// Tables known to exist (created or seen by a committed transaction).
+    private var knownTables: Set<String> = []
+
+    public static let watermarksTable = "spacegrid_watermarks"
+
+    /// Opens (or creates) the file at `path` and brings its schema up to date.
+    public init(path: String, busyTimeout: TimeInterval = 5) throws(StoreError) {
+        self.path = path
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(busyTimeout)
+        configuration.label = "GridStore"
+        do {
+            queue = try DatabaseQueue(path: path, configuration: configuration)
+            var migrator = DatabaseMigrator()
+            migrator.registerMigration("v1") { db in
+                try db.execute(sql: """
+                    CREATE TABLE \(Self.watermarksTable) (
+                        section TEXT NOT NULL,
+                        partition INTEGER NOT NULL,
+                        sequence INTEGER NOT NULL,
+                        PRIMARY KEY (section, partition)
+                    ) WITHOUT ROWID
+                    """)
+            }
+            try migrator.migrate(queue)
+        } catch {
+            throw StoreError(error, doing: "opening \(path)")
+        }
+    }
+
+    /// The table of `section`, quoted; refuses names the topology would refuse.
+    static func table(for section: String) throws(StoreError) -> String {
+        guard isValidSectionName(section) else {
+            throw StoreError(.badSection, "'\(section)' is not a section name (^[a-z][a-z0-9_-]{0,31}$)")
+        }
+        // Valid names hold no quote; quoting still keeps '-' and keywords harmless.
+        return "\"section_\(section)\""
+    }
+
+    // MARK: - Writes
+
+    public func commit(_ batch: WriteBehindBuffer.Batch, section: String) throws(StoreError) {
+        let table = try Self.table(for: section)
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let createTable = !knownTables.contains(table)
+        do {
+            try queue.writeWithoutTransaction { db in
+                try db.inTransaction(.immediate) {
+                    if createTable { try Self.createTable(table, db) }
+                    let upsert = try db.cachedStatement(sql: """
+                        INSERT INTO \(table) (key, partition, value, version, updated) VALUES (?, ?, ?, ?, ?)
+                        ON CONFLICT (key) DO UPDATE SET partition = excluded.partition, value = excluded.value,
+                            version = excluded.version, updated = excluded.updated
+                        """)
+                    let delete = try db.cachedStatement(sql: "DELETE FROM \(table) WHERE key = ?")
+                    for row in batch.rows {
+                        // Checked inside the transaction: a stray row undoes the rows before it.
+                        guard row.section == section else {
+                            throw StoreError(.badSection, "a row of section '\(row.section)' in a batch for '\(section)'")
+                        }
+                        if let value = row.value {
+                            try upsert.execute(arguments: [Data(row.key), row.partition, Data(value),
+                                                           Int64(bitPattern: row.version), now])
+                        } else {
+                            try delete.execute(arguments: [Data(row.key)])
+                        }
+                    }
+                    let watermark = try db.cachedStatement(sql: """
+                        INSERT INTO \(Self.watermarksTable) (section, partition, sequence) VALUES (?, ?, ?)
+                        ON CONFLICT (section, partition) DO UPDATE SET sequence = max(sequence, excluded.sequence)
+                        """)
+                    for (partition, sequence) in batch.watermarks.sorted(by: { $0.key < $1.key }) {
+                        try watermark.execute(arguments: [section, partition, Int64(bitPattern: sequence)])
+                    }
+                    return .commit
+                }
+            }
+        } catch {
+            throw StoreError(error, doing: "writing batch \(batch.id) of section '\(section)' to \(path)")
+        }
+        knownTables.insert(table)
+    }
+
+    private static func createTable(_ table: String, _ db: Database) throws {
+        // `table` is quoted ("section_name"); the index takes the same name with a suffix.
+        let index = "\"" + table.dropFirst().dropLast() + "_partition\""
+        try db.execute(sql: """
+            CREATE TABLE IF NOT EXISTS \(table) (
+                key BLOB PRIMARY KEY,
+                partition INTEGER NOT NULL,
+                value BLOB NOT NULL,
+                version INTEGER NOT NULL,
+                updated INTEGER NOT NULL
+            ) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS \(index) ON \(table) (partition);
+            """)
+    }
+
+    // MARK: - Reads
+
+    public func watermarks(section: String) throws(StoreError) -> [Int: UInt64] {
+        _ = try Self.table(for: section)
+        return try read("reading the watermarks of section '\(section)'") { db in
+            var result: [Int: UInt64] = [:]
+            let cursor = try Row.fetchCursor(db, sql: "SELECT partition, sequence FROM \(Self.watermarksTable) WHERE section = ?",
+                                             arguments: [section])
+            while let row = try cursor.next() {
+                result[row[0] as Int] = UInt64(bitPattern: row[1] as Int64)
+            }
+            return result
+        }
+    }
+
+    public func rows(section: String, partition: Int) throws(StoreError) -> [(key: [UInt8], value: [UInt8], version: UInt64)] {
+        let table = try Self.table(for: section)
+        return try read("reading partition \(partition) of section '\(section)'") { db in
+            guard try Self.exists(table, db) else { return [] }
+            var result: [(key: [UInt8], value: [UInt8], version: UInt64)] = []
+            let cursor = try Row.fetchCursor(db, sql: "SELECT key, value, version FROM \(table) WHERE partition = ? ORDER BY key",
+                                             arguments: [partition])
+            while let row = try cursor.next() {
+                result.append((key: Array(row[0] as Data), value: Array(row[1] as Data),
+                               version: UInt64(bitPattern: row[2] as Int64)))
+            }
+            return result
+        }
+    }
+
+    public func partitionsWithData(section: String) throws(StoreError) -> Set<Int> {
+        let table = try Self.table(for: section)
+        return try read("reading the partitions of section '\(section)'") { db in
+            guard try Self.exists(table, db) else { return [] }
+            return Set(try Int.fetchAll(db, sql: "SELECT DISTINCT partition FROM \(table)"))
+        }
+    }
+
+    public func count(section: String) throws(StoreError) -> Int {
+        let table = try Self.table(for: section)
+        return try read("counting the rows of section '\(section)'") { db in
+            guard try Self.exists(table, db) else { return 0 }
+            return try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table)") ?? 0
+        }
+    }
+
+    /// Reads create nothing: a section never committed has no table and reads as empty.
+    private static func exists(_ quotedTable: String, _ db: Database) throws -> Bool {
+        try db.tableExists(String(quotedTable.dropFirst().dropLast()))
+    }
+
+    private func read<T>(_ what: String, _ body: (Database) throws -> T) throws(StoreError) -> T {
+        do {
+            return try queue.read(body)
+        } catch {
+            throw StoreError(error, doing: "\(what) from \(path)")
+        }
+    }
+
+    // MARK: - Test hooks
+
+    /// Caps the file at its current size (`nil` lifts the cap), so the next write that
+    /// needs a new page fails with SQLITE_FULL: a full disk, as root can't fake one with chmod.
+    func capFileSize(_ capped: Bool) throws {
+        try queue.writeWithoutTransaction { db in
+            if capped {
+                let pages = try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0
+                try db.execute(sql: "PRAGMA max_page_count = \(pages)")
+            } else {
+                try db.execute(sql: "PRAGMA max_page_count = 4294967294")
+            }
+        }
+    }
+
+    /// The first column of a query's rows, as text.
+    func strings(_ sql: String) throws -> [String] {
+        try queue.read { db in try String.fetchAll(db, sql: sql) }
+    }
+}

@@ -1,0 +1,273 @@
+import Foundation
+import GridCore
+@testable import GridStore
+import XCTest
+
+final class SQLiteStoreTests: XCTestCase {
+    private var folder: URL!
+
+    override func setUpWithError() throws {
+        folder = FileManager.default.temporaryDirectory
+            .appendingPathComponent("gridstore-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: folder)
+    }
+
+    private var path: String { folder.appendingPathComponent("grid.sqlite").path }
+
+    private func row(_ key: [UInt8], _ value: [UInt8]?, version: UInt64, partition: Int = 0, section: String = "customer") -> WriteBehindBuffer.Row {
+        WriteBehindBuffer.Row(section: section, partition: partition, key: key, value: value, version: version)
+    }
+
+    private func batch(_ id: UInt64, _ rows: [WriteBehindBuffer.Row], watermarks: [Int: UInt64]) -> WriteBehindBuffer.Batch {
+        WriteBehindBuffer.Batch(id: id, attempt: 1, rows: rows, watermarks: watermarks, changes: rows.count)
+    }
+
+    private func assertStoreError<T>(_ code: StoreError.Code, _ body: () throws(StoreError) -> T,
+                                     file: StaticString = #filePath, line: UInt = #line) {
+        do {
+            _ = try body()
+            XCTFail("expected StoreError \(code.rawValue)", file: file, line: line)
+        } catch {
+            XCTAssertEqual(error.code, code, "\(error)", file: file, line: line)
+        }
+    }
+
+    // MARK: - Round trips
+
+    func testPutsUpdatesDeletesReadBackAfterReopen() throws {
+        let binary: [UInt8] = [0xff, 0x00, 0xfe, 0x80, 0x27, 0x22] // not UTF-8, with NUL and quotes
+        do {
+            let store = try SQLiteStore(path: path)
+            try store.commit(batch(1, [
+                row(Array("alice".utf8), Array("A1".utf8), version: 1, partition: 3),
+                row(binary, [0x00, 0x01, 0xff], version: 2, partition: 5),
+                row(Array("bob".utf8), Array("B1".utf8), version: 3, partition: 3),
+                row(Array("empty".utf8), [], version: 4, partition: 5),
+            ], watermarks: [3: 3, 5: 4]), section: "customer")
+            try store.commit(batch(2, [
+                row(Array("alice".utf8), Array("A2".utf8), version: 5, partition: 3),
+                row(Array("bob".utf8), nil, version: 6, partition: 3),
+                row(Array("ghost".utf8), nil, version: 7, partition: 3), // deleting a missing key is fine
+            ], watermarks: [3: 7]), section: "customer")
+        }
+        let store = try SQLiteStore(path: path)
+        XCTAssertEqual(try store.watermarks(section: "customer"), [3: 7, 5: 4])
+        let three = try store.rows(section: "customer", partition: 3)
+        XCTAssertEqual(three.map(\.key), [Array("alice".utf8)])
+        XCTAssertEqual(three.map(\.value), [Array("A2".utf8)])
+        XCTAssertEqual(three.map(\.version), [5])
+        let five = try store.rows(section: "customer", partition: 5).sorted { $0.key.lexicographicallyPrecedes($1.key) }
+        XCTAssertEqual(five.map(\.key), [Array("empty".utf8), binary])
+        XCTAssertEqual(five.map(\.value), [[], [0x00, 0x01, 0xff]])
+        XCTAssertEqual(five.map(\.version), [4, 2])
+        XCTAssertEqual(try store.count(section: "customer"), 3)
+        XCTAssertEqual(try store.partitionsWithData(section: "customer"), [3, 5])
+    }
+
+    func testWatermarksOnlyGrowAndSectionsAreKeptApart() throws {
+        let store = try SQLiteStore(path: path)
+        try store.commit(batch(1, [row([1], [1], version: 10, partition: 0)], watermarks: [0: 10, 1: 4]), section: "customer")
+        // Lower watermarks (a replayed batch) are ignored; the rows are still upserted.
+        try store.commit(batch(2, [row([2], [2], version: 3, partition: 1)], watermarks: [0: 7, 1: 9]), section: "customer")
+        XCTAssertEqual(try store.watermarks(section: "customer"), [0: 10, 1: 9])
+
+        try store.commit(batch(1, [row([1], [9], version: 2, partition: 0, section: "order-book")],
+                               watermarks: [0: 2]), section: "order-book")
+        XCTAssertEqual(try store.watermarks(section: "order-book"), [0: 2])
+        XCTAssertEqual(try store.watermarks(section: "customer"), [0: 10, 1: 9])
+        XCTAssertEqual(try store.rows(section: "order-book", partition: 0).map(\.value), [[9]])
+        XCTAssertEqual(try store.rows(section: "customer", partition: 0).map(\.value), [[1]])
+        XCTAssertEqual(try store.count(section: "customer"), 2)
+        XCTAssertEqual(try store.count(section: "order-book"), 1)
+        // A section never written reads as empty and creates nothing.
+        XCTAssertEqual(try store.watermarks(section: "product"), [:])
+        XCTAssertEqual(try store.count(section: "product"), 0)
+        XCTAssertEqual(try store.rows(section: "product", partition: 0).count, 0)
+        XCTAssertEqual(try store.partitionsWithData(section: "product"), [])
+    }
+
+    func testRowsOfOnePartitionPartitionsWithDataAndCount() throws {
+        let store = try SQLiteStore(path: path)
+        var rows: [WriteBehindBuffer.Row] = []
+        for index in 0..<60 {
+            rows.append(row(Array("k\(index)".utf8), Array("v\(index)".utf8), version: UInt64(index + 1),
+                            partition: index % 4 * 2, section: "product"))
+        }
+        try store.commit(batch(1, rows, watermarks: [0: 57, 2: 58, 4: 59, 6: 60]), section: "product")
+        XCTAssertEqual(try store.partitionsWithData(section: "product"), [0, 2, 4, 6])
+        XCTAssertEqual(try store.count(section: "product"), 60)
+        let four = try store.rows(section: "product", partition: 4)
+        XCTAssertEqual(Set(four.map { String(decoding: $0.key, as: UTF8.self) }),
+                       Set(stride(from: 2, to: 60, by: 4).map { "k\($0)" }))
+        for entry in four {
+            let index = Int(String(decoding: entry.key.dropFirst(), as: UTF8.self))!
+            XCTAssertEqual(entry.value, Array("v\(index)".utf8))
+            XCTAssertEqual(entry.version, UInt64(index + 1))
+        }
+        XCTAssertEqual(try store.rows(section: "product", partition: 1).count, 0)
+        // Deleting every row of a partition removes it from partitionsWithData.
+        try store.commit(batch(2, four.map { row($0.key, nil, version: 100, partition: 4, section: "product") },
+                               watermarks: [4: 100]), section: "product")
+        XCTAssertEqual(try store.partitionsWithData(section: "product"), [0, 2, 6])
+        XCTAssertEqual(try store.count(section: "product"), 45)
+    }
+
+    // MARK: - Atomicity and failures
+
+    func testBatchFailingMidwayLeavesNeitherRowsNorWatermarks() throws {
+        let store = try SQLiteStore(path: path)
+        try store.commit(batch(1, [row([1], [1], version: 1)], watermarks: [0: 1]), section: "customer")
+        // Valid rows first, then a row that can't be written (another section's): all undone.
+        let broken = batch(2, [
+            row([1], [2], version: 2),
+            row([2], [2], version: 3),
+            row([3], [3], version: 4, section: "Not A Section"),
+        ], watermarks: [0: 4])
+        assertStoreError(.badSection) { () throws(StoreError) in try store.commit(broken, section: "customer") }
+        XCTAssertEqual(try store.watermarks(section: "customer"), [0: 1])
+        XCTAssertEqual(try store.rows(section: "customer", partition: 0).map(\.value), [[1]])
+
+        // The same on a section's first batch: its table is not left behind either.
+        let first = batch(1, [row([1], [1], version: 1, section: "order"), row([2], [2], version: 2, section: "customer")],
+                          watermarks: [0: 2])
+        assertStoreError(.badSection) { () throws(StoreError) in try store.commit(first, section: "order") }
+        XCTAssertEqual(try store.count(section: "order"), 0)
+        XCTAssertEqual(try store.watermarks(section: "order"), [:])
+        XCTAssertFalse(try tableExists("section_order"))
+        // And the section works afterwards (its table is created then).
+        try store.commit(batch(2, [row([1], [1], version: 1, section: "order")], watermarks: [0: 1]), section: "order")
+        XCTAssertEqual(try store.count(section: "order"), 1)
+    }
+
+    func testFullDiskMidBatchIsUnwritableLeavesNothingAndTheSameStoreRetries() throws {
+        let store = try SQLiteStore(path: path)
+        try store.commit(batch(1, [row([1], [1], version: 1)], watermarks: [0: 1]), section: "customer")
+        // Big enough to need new pages part way through the batch.
+        let big = batch(2, (0..<500).map { row(Array("key-\($0)".utf8), [UInt8](repeating: 7, count: 200), version: UInt64($0 + 2)) },
+                        watermarks: [0: 501])
+        try store.capFileSize(true)
+        assertStoreError(.unwritable) { () throws(StoreError) in try store.commit(big, section: "customer") }
+        XCTAssertEqual(try store.count(section: "customer"), 1)
+        XCTAssertEqual(try store.watermarks(section: "customer"), [0: 1])
+        // The disk has room again: the mirror's retry of the same batch succeeds on the same store.
+        try store.capFileSize(false)
+        try store.commit(big, section: "customer")
+        XCTAssertEqual(try store.count(section: "customer"), 501)
+        XCTAssertEqual(try store.watermarks(section: "customer"), [0: 501])
+    }
+
+    func testUnwritableFileFailsThenTheSameStoreWorksAgain() throws {
+        let store = try SQLiteStore(path: path)
+        try store.commit(batch(1, [row([1], [1], version: 1)], watermarks: [0: 1]), section: "customer")
+        let next = batch(2, [row([2], [2], version: 2)], watermarks: [0: 2])
+        if geteuid() != 0 {
+            // A read-only file, opened by a second instance after the chmod: refused.
+            XCTAssertEqual(chmod(path, 0o444), 0)
+            let second = try SQLiteStore(path: path)
+            assertStoreError(.unwritable) { () throws(StoreError) in try second.commit(next, section: "customer") }
+            XCTAssertEqual(chmod(path, 0o644), 0)
+        }
+        // Root ignores permissions: move the whole folder away (a volume gone) instead.
+        // SQLite notices the file it has open is no longer at its path and refuses to write.
+        let away = folder.deletingLastPathComponent().appendingPathComponent(folder.lastPathComponent + "-away")
+        try FileManager.default.moveItem(at: folder, to: away)
+        do {
+            assertStoreError(.unwritable) { () throws(StoreError) in try store.commit(next, section: "customer") }
+        }
+        try FileManager.default.moveItem(at: away, to: folder)
+        XCTAssertEqual(try store.watermarks(section: "customer"), [0: 1])
+        try store.commit(next, section: "customer")
+        XCTAssertEqual(try store.watermarks(section: "customer"), [0: 2])
+        XCTAssertEqual(try store.count(section: "customer"), 2)
+    }
+
+    func testOpeningFailuresAreMapped() throws {
+        assertStoreError(.unreachable) { () throws(StoreError) in
+            try SQLiteStore(path: folder.appendingPathComponent("missing/folder/grid.sqlite").path)
+        }
+        let garbage = folder.appendingPathComponent("garbage.sqlite")
+        try Data(repeating: 0x5a, count: 4096).write(to: garbage)
+        assertStoreError(.corrupt) { () throws(StoreError) in try SQLiteStore(path: garbage.path) }
+    }
+
+    func testBadSectionIsRefusedAndCreatesNothing() throws {
+        let store = try SQLiteStore(path: path)
+        let bad = ["", "Customer", "9lives", "a b", "x\"; DROP TABLE spacegrid_watermarks; --", "-a", "a.b",
+                   String(repeating: "a", count: 33), "é"]
+        for name in bad {
+            let rows = [row([1], [1], version: 1, section: name)]
+            assertStoreError(.badSection) { () throws(StoreError) in try store.commit(batch(1, rows, watermarks: [0: 1]), section: name) }
+            assertStoreError(.badSection) { () throws(StoreError) in try store.watermarks(section: name) }
+            assertStoreError(.badSection) { () throws(StoreError) in try store.rows(section: name, partition: 0) }
+            assertStoreError(.badSection) { () throws(StoreError) in try store.count(section: name) }
+            assertStoreError(.badSection) { () throws(StoreError) in try store.partitionsWithData(section: name) }
+        }
+        XCTAssertEqual(try tableNames(), ["spacegrid_watermarks"])
+        XCTAssertEqual(try rawCount("SELECT COUNT(*) FROM spacegrid_watermarks"), 0)
+        // The longest and oddest valid names work.
+        for name in [String(repeating: "z", count: 32), "a", "a-b_c-9", "select", "sqlite_master", "spacegrid_watermarks"] {
+            try store.commit(batch(1, [row([1], [1], version: 1, section: name)], watermarks: [0: 1]), section: name)
+            XCTAssertEqual(try store.count(section: name), 1)
+        }
+    }
+
+    // MARK: - Throughput
+
+    func testHundredThousandRowsInBatchesOfAThousand() throws {
+        let store = try SQLiteStore(path: path)
+        let total = 100_000, batchSize = 1_000, partitions = 16
+        let start = Date()
+        var sequence: UInt64 = 0
+        for batchIndex in 0..<(total / batchSize) {
+            var rows: [WriteBehindBuffer.Row] = []
+            rows.reserveCapacity(batchSize)
+            var watermarks: [Int: UInt64] = [:]
+            for offset in 0..<batchSize {
+                let index = batchIndex * batchSize + offset
+                sequence += 1
+                let partition = index % partitions
+                rows.append(row(Array("account-\(index)".utf8), Array(#"{"id":\#(index),"balance":1000}"#.utf8),
+                                version: sequence, partition: partition))
+                watermarks[partition] = sequence
+            }
+            try store.commit(batch(UInt64(batchIndex + 1), rows, watermarks: watermarks), section: "customer")
+        }
+        let writeSeconds = Date().timeIntervalSince(start)
+
+        let reopened = try SQLiteStore(path: path)
+        let readStart = Date()
+        var read = 0
+        for partition in 0..<partitions {
+            let rows = try reopened.rows(section: "customer", partition: partition)
+            read += rows.count
+            XCTAssertEqual(rows.count, total / partitions)
+        }
+        let readSeconds = Date().timeIntervalSince(readStart)
+        XCTAssertEqual(read, total)
+        XCTAssertEqual(try reopened.count(section: "customer"), total)
+        XCTAssertEqual(try reopened.watermarks(section: "customer").count, partitions)
+        XCTAssertEqual(try reopened.watermarks(section: "customer")[15], UInt64(total))
+        print(String(format: "GridStore SQLite: wrote %d rows in batches of %d in %.2f s (%.0f rows/s); read back in %.2f s (%.0f rows/s)",
+                     total, batchSize, writeSeconds, Double(total) / writeSeconds, readSeconds, Double(read) / readSeconds))
+    }
+
+    // MARK: - Helpers reading the file directly
+
+    /// Through a second instance on the same file.
+    private func tableExists(_ name: String) throws -> Bool {
+        try tableNames().contains(name)
+    }
+
+    private func tableNames() throws -> [String] {
+        try SQLiteStore(path: path).strings("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .filter { !$0.hasPrefix("grdb_") && !$0.hasPrefix("sqlite_") }
+    }
+
+    private func rawCount(_ sql: String) throws -> Int {
+        Int(try SQLiteStore(path: path).strings(sql).first ?? "0") ?? 0
+    }
+}
