@@ -29,7 +29,7 @@ let package = Package(
         /// Pure state machines and value types: partitioning, placement, the partition table, stores.
         .target(name: "GridCore"),
         /// Encoding and decoding of every message on the wire; nothing else.
-        .target(name: "GridWire", dependencies: ["GridCore"]),
+        .target(name: "GridWire", dependencies: ["GridCore"], exclude: ["PROTOCOL.md"]),
         /// The topology model, YAML decoding and validation with lines and columns.
         .target(name: "GridTopology", dependencies: ["GridCore", .product(name: "Yams", package: "Yams")]),
         /// The trading platform's sections (customer, product, order) and the order workflow,
