@@ -56,7 +56,14 @@ final class OrderChaosTests: XCTestCase {
         var network = SagaNetwork(grid: grid, faults: plan.faults, seed: seed ^ 0x5EED)
         var orders: [(id: String, customer: String, symbol: String, quantity: Int64)] = []
         var placings: [String: Int] = [:]
+        var turns = 0
         while orders.count < plan.orders || network.inFlight {
+            // Bounded, so a workflow that never settles fails the test instead of hanging it.
+            turns += 1
+            guard turns < 2_000_000 else {
+                XCTFail("the network did not settle after \(turns) turns", file: file, line: line)
+                break
+            }
             if orders.count < plan.orders, !network.inFlight || rng.below(3) == 0 {
                 let customer = rng.below(100) == 0 ? "999999" : customers[rng.below(customers.count)]
                 let symbol = rng.below(100) == 0 ? "NOPE" : symbols[rng.below(symbols.count)]

@@ -285,7 +285,11 @@ struct SagaNetwork {
     /// timer does), until every order is `done` or `failed`.
     mutating func settle(file: StaticString = #filePath, line: UInt = #line) {
         for _ in 0..<200 {
-            while step() {}
+            var steps = 0
+            while step() {
+                steps += 1
+                guard steps < 2_000_000 else { break }
+            }
             let running = runningOrders()
             if running.isEmpty { return }
             for order in running { resume(order) }
