@@ -37,6 +37,8 @@ public struct GridReply: Sendable, Equatable {
 public final class GridConnection {
     public let endpoint: String
     private let socket: Socket
+    /// Watches `socket`; made once, since `receive` runs for every reply.
+    private var poller = Poller()
     private var nextCorrelation: UInt64 = 1
 
     /// The default client endpoint: the default topology's.
@@ -50,6 +52,7 @@ public final class GridConnection {
         try socket.setHighWaterMarks(send: 100_000, receive: 100_000)
         try socket.setReconnectInterval(milliseconds: 50, maximum: 1_000)
         try socket.connect(resolved)
+        poller.add(socket)
     }
 
     /// `SPACEGRID_BROKER` from the environment, when set.
@@ -87,21 +90,19 @@ public final class GridConnection {
     public func send(_ section: String, _ operation: String, key: [UInt8], arguments: [[UInt8]] = []) throws(ZMQError) -> UInt64 {
         let correlation = nextCorrelation
         nextCorrelation &+= 1
-        let frames = ClientWire.encodeNativeRequest(correlation: BigEndianBytes.of(correlation), section: section, operation: operation, key: key, arguments: arguments)
+        let frames = ClientWire.encodeNativeRequest(correlation: ClientWire.correlation(correlation), section: section, operation: operation, key: key, arguments: arguments)
         _ = try socket.send(frames, blocking: true)
         return correlation
     }
 
     /// Receives one reply, waiting up to `timeoutMilliseconds`; nil on timeout.
     public func receive(timeoutMilliseconds: Int) throws(ZMQError) -> (UInt64, GridReply)? {
-        var poller = Poller()
-        poller.add(socket)
         let deadline = monotonicMilliseconds() + UInt64(max(0, timeoutMilliseconds))
         while true {
             if let frames = try socket.receive() {
-                guard let reply = ClientWire.decodeNativeReply(frames), reply.correlation.count == 8 else { continue }
+                guard let reply = ClientWire.decodeNativeReply(frames), let correlation = ClientWire.correlationValue(reply.correlation) else { continue }
                 let result = GridReply(status: reply.status, payload: reply.payload, version: reply.meta.version, unit: reply.meta.unit)
-                return (BigEndianBytes.value(reply.correlation), result)
+                return (correlation, result)
             }
             let now = monotonicMilliseconds()
             guard now < deadline else { return nil }
@@ -115,14 +116,4 @@ public func monotonicMilliseconds() -> UInt64 {
     var spec = timespec()
     clock_gettime(CLOCK_MONOTONIC, &spec)
     return UInt64(spec.tv_sec) * 1_000 + UInt64(spec.tv_nsec) / 1_000_000
-}
-
-enum BigEndianBytes {
-    static func of(_ value: UInt64) -> [UInt8] {
-        (0..<8).map { UInt8(truncatingIfNeeded: value >> (56 - 8 * UInt64($0))) }
-    }
-
-    static func value(_ bytes: [UInt8]) -> UInt64 {
-        bytes.reduce(0) { $0 << 8 | UInt64($1) }
-    }
 }

@@ -5,12 +5,16 @@
 public enum DataOperation: String, Sendable, CaseIterable {
     case get, put, del, cas
 
+    /// Parses an operation frame; runs for every request a unit serves, so it allocates nothing.
     public init?<Bytes: Collection>(name: Bytes) where Bytes.Element == UInt8 {
-        switch Array(name) {
-        case Array("get".utf8): self = .get
-        case Array("put".utf8): self = .put
-        case Array("del".utf8): self = .del
-        case Array("cas".utf8): self = .cas
+        guard name.count == 3 else { return nil }
+        var iterator = name.makeIterator()
+        let a = iterator.next()!, b = iterator.next()!, c = iterator.next()!
+        switch (a, b, c) {
+        case (0x67, 0x65, 0x74): self = .get  // "get"
+        case (0x70, 0x75, 0x74): self = .put  // "put"
+        case (0x64, 0x65, 0x6C): self = .del  // "del"
+        case (0x63, 0x61, 0x73): self = .cas  // "cas"
         default: return nil
         }
     }

@@ -57,9 +57,8 @@ public struct ReplicaFollower: Sendable {
     /// Starts following from data already held (a primary demoted, or a backup whose
     /// lease epoch changed): the history may have diverged, so a snapshot is needed.
     public init(resyncing store: PartitionStore, epoch: UInt64, now: UInt64) {
-        var store = store
-        store.replace(entries: store.entries, sequence: store.sequence, epoch: epoch)
         self.store = store
+        self.store.epoch = epoch
         phase = .awaitingSnapshot(requestedAt: now)
     }
 

@@ -6,7 +6,6 @@ import ZeroMQ
 extension Broker {
     /// The section name the broker answers itself (`grid status`, `grid ping`, `grid metrics`).
     static let gridService: [UInt8] = Array("grid".utf8)
-    static let mmiPrefix: [UInt8] = Array("mmi.".utf8)
     /// How often a request is routed again (unit died, or answered 421) before it fails with 503.
     static let maximumAttempts = 5
     /// Requests that may wait for primaries at once; beyond it they fail at once with 503.
@@ -43,7 +42,7 @@ extension Broker {
             try answerGridService(client, request)
             return
         }
-        if request.section.starts(with: Self.mmiPrefix) {
+        if request.section.starts(with: ClientWire.mmiPrefix) {
             try answerMMI(client, request)
             return
         }
@@ -82,13 +81,14 @@ extension Broker {
             try park(request)
             return
         }
+        let envelope = request.envelope.encoded
         let message = UnitMessage.request(
-            client: request.client, envelope: request.envelope.encoded, route: Route(partition: request.partition, epoch: epoch),
+            client: request.client, envelope: envelope, route: Route(partition: request.partition, epoch: epoch),
             operation: request.operation, key: request.key, arguments: request.arguments)
         switch try backend.send([routingID] + message.frames) {
         case .sent:
             units[routingID]?.requests += 1
-            inFlight[RequestKey(client: request.client, envelope: request.envelope.encoded)] = InFlight(request: request, unit: routingID)
+            inFlight[RequestKey(client: request.client, envelope: envelope)] = InFlight(request: request, unit: routingID)
         case .wouldBlock:
             try refuse(request.client, request.envelope, GridError(.unavailable, "unit_busy", "unit \(unit) is saturated; retry"))
         case .unroutable:

@@ -77,7 +77,7 @@ extension ProcessingUnit {
         let correlation = nextCorrelation
         nextCorrelation &+= 1
         let frames = ClientWire.encodeNativeRequest(
-            correlation: WorkflowCorrelation.bytes(correlation), section: call.section, operation: call.operation,
+            correlation: ClientWire.correlation(correlation), section: call.section, operation: call.operation,
             key: call.key, arguments: call.arguments)
         _ = try socket.send(frames, blocking: true)
         workflowCalls[correlation] = PendingCall(workflow: workflow, partition: partition, key: key, call: call, sentAt: now)
@@ -100,8 +100,8 @@ extension ProcessingUnit {
         guard let socket = workflowClient else { return }
         for _ in 0..<1_024 {
             guard let frames = try socket.receive() else { return }
-            guard let reply = ClientWire.decodeNativeReply(frames), reply.correlation.count == 8,
-                  let pending = workflowCalls.removeValue(forKey: WorkflowCorrelation.value(reply.correlation)) else { continue }
+            guard let reply = ClientWire.decodeNativeReply(frames), let correlation = ClientWire.correlationValue(reply.correlation),
+                  let pending = workflowCalls.removeValue(forKey: correlation) else { continue }
             guard let workflow = configuration.logic?.workflows[pending.workflow],
                   let entry = store.led[pending.partition]?.store.get(pending.key) else { continue }
             let decision = workflow.advance(pending.key, entry.value, pending.call.step, reply.status, reply.payload)
@@ -143,16 +143,5 @@ extension ProcessingUnit {
         guard !partitions.isEmpty, !workflowCalls.isEmpty || !workflowWaiters.isEmpty else { return }
         workflowCalls = workflowCalls.filter { !partitions.contains($0.value.partition) }
         workflowWaiters = workflowWaiters.filter { !partitions.contains($0.value.partition) }
-    }
-}
-
-/// Workflow steps' correlation ids: 8 bytes, big-endian.
-enum WorkflowCorrelation {
-    static func bytes(_ value: UInt64) -> [UInt8] {
-        (0..<8).map { UInt8(truncatingIfNeeded: value >> (56 - 8 * UInt64($0))) }
-    }
-
-    static func value(_ bytes: [UInt8]) -> UInt64 {
-        bytes.reduce(0) { $0 << 8 | UInt64($1) }
     }
 }

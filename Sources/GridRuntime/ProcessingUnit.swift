@@ -93,8 +93,6 @@ public final class ProcessingUnit {
     var lastReport: UInt64 = 0
     var lastFlush: UInt64 = 0
     var lastTick: UInt64 = 0
-    /// Requests served since start.
-    public private(set) var served: UInt64 = 0
     public let publisherEndpoint: String
     public let replicationEndpoint: String
 
@@ -276,7 +274,6 @@ public final class ProcessingUnit {
     // MARK: - Requests
 
     func onRequest(client: [UInt8], envelope: [UInt8], route: Route, operationName: [UInt8], key: [UInt8], arguments: [[UInt8]]) throws(ZMQError) {
-        served += 1
         let sync = configuration.mode == .sync
         let now = monotonicMilliseconds()
         let served: UnitStore.Served

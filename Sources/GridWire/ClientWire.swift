@@ -12,6 +12,8 @@ import GridCore
 public enum ClientWire {
     public static let mdpHeader: [UInt8] = Array("MDPC01".utf8)
     public static let nativeHeader: [UInt8] = Array("SGC01".utf8)
+    /// Services the broker answers itself under 8/MMI.
+    public static let mmiPrefix: [UInt8] = Array("mmi.".utf8)
     /// Longest correlation id a native client may use.
     public static let maximumCorrelationBytes = 32
     /// Longest key the grid accepts.
@@ -77,7 +79,7 @@ public enum ClientWire {
         }
         rest = rest.dropFirst()
         // 8/MMI requests (`mmi.service`, body: a service name) have no key frame.
-        let isMMI = section.starts(with: Array("mmi.".utf8))
+        let isMMI = section.starts(with: mmiPrefix)
         guard let key = rest.first ?? (isMMI ? [] : nil) else {
             return .failure(.reply(envelope, .malformed("request without a key frame")))
         }
@@ -92,6 +94,14 @@ public enum ClientWire {
         case .mdpBare: return [mdpHeader, envelope.tag, status.ascii, payload]
         case .native: return [nativeHeader, envelope.tag, status.ascii, payload, meta]
         }
+    }
+
+    /// A numeric correlation id as its frame: 8 bytes, big-endian (what GridClient and units use).
+    public static func correlation(_ value: UInt64) -> [UInt8] { BigEndian.bytes(value) }
+
+    /// The number in an 8-byte correlation frame; nil for a frame of another size.
+    public static func correlationValue(_ frame: [UInt8]) -> UInt64? {
+        frame.count == 8 ? BigEndian.uint64(frame) : nil
     }
 
     /// A native request as a DEALER client sends it.

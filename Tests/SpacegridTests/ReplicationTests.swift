@@ -42,8 +42,6 @@ final class ReplicationTests: XCTestCase {
         try writer.run(milliseconds: 500)
         for round in 1...kills {
             guard let (name, pid) = busiestUnit(grid) else { return XCTFail("no unit to kill") }
-            let before = writer.slowestAfterKill
-            _ = before
             writer.markKill()
             kill(pid, SIGKILL)
             try writer.run(milliseconds: 1_500)

@@ -126,7 +126,11 @@ final class AcknowledgedWriter {
         self.depth = depth
     }
 
-    func markKill() { killedAt = monotonicMilliseconds() }
+    /// Starts measuring one failure: `slowestAfterKill` covers the requests completed from now on.
+    func markKill() {
+        killedAt = monotonicMilliseconds()
+        slowestAfterKill = 0
+    }
 
     /// Writes for `milliseconds`, keeping `depth` requests in flight.
     func run(milliseconds: UInt64) throws {

@@ -89,8 +89,6 @@ final class UpTests: XCTestCase {
         let get = try Spacegrid.run(["get", "customer", "42", "--broker", endpoint])
         XCTAssertEqual(get.status, 0, get.stderr)
         XCTAssertEqual(get.stdout, "{\"balance\":100}\n")
-        let viaEnvironment = try Spacegrid.run(["get", "customer", "42"], stdin: nil)
-        _ = viaEnvironment  // the default endpoint may or may not have a grid; only the flag is asserted here
         let stdinPut = try Spacegrid.run(["put", "product", "AAPL", "-", "--broker", endpoint], stdin: #"{"price":18000}"#)
         XCTAssertEqual(stdinPut.status, 0, stdinPut.stderr)
         XCTAssertEqual(try Spacegrid.run(["get", "product", "AAPL", "--broker", endpoint]).stdout, "{\"price\":18000}\n")
@@ -134,15 +132,15 @@ final class UpTests: XCTestCase {
         let children = Array(pids(try statusJSON(endpoint)).values)
         let brokerPIDs = try childPIDs(of: up.processIdentifier)
         XCTAssertEqual(Set(brokerPIDs).isSuperset(of: children), true, "units are children of up")
-        let stopStarted = Date()
         kill(up.processIdentifier, SIGTERM)
         XCTAssertTrue(eventually(timeoutSeconds: 10) { !up.isRunning }, "up did not exit")
-        XCTAssertLessThan(Date().timeIntervalSince(stopStarted), 6, "stop took longer than 5 s")
         for pid in brokerPIDs {
             XCTAssertFalse(processExists(pid), "child \(pid) survived")
         }
         let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
         XCTAssertTrue(text.contains("stopped"), text)
+        // Every child stopped on SIGTERM; none had to be killed when the 5 s grace ran out.
+        XCTAssertFalse(text.contains("did not stop in time"), text)
     }
 
     func testValidateReportsProblemsWithLinesAndExitsNonZero() throws {
@@ -162,10 +160,10 @@ final class UpTests: XCTestCase {
         XCTAssertNotEqual(result.status, 0)
         XCTAssertTrue(result.stderr.contains(":9:"), result.stderr)
         XCTAssertTrue(result.stderr.contains("partitions"), result.stderr)
-        let good = try Spacegrid.run(["validate", "topologies/trading.yaml"])
-        if FileManager.default.fileExists(atPath: "topologies/trading.yaml") {
-            XCTAssertEqual(good.status, 0, good.stderr)
-        }
+        let trading = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("topologies/trading.yaml").path
+        let good = try Spacegrid.run(["validate", trading])
+        XCTAssertEqual(good.status, 0, good.stderr)
     }
 
     /// The ids of a process's children, from /proc.
