@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         /// libzmq from Debian's libzmq3-dev (libzmq 4.3.4, no draft API). Headers sit in
@@ -37,12 +38,15 @@ let package = Package(
         .target(name: "TradingSections", dependencies: ["GridCore"]),
         /// Write-behind backends: where the mirror persists batches and cold starts read from.
         /// SQLite through GRDB (its GRDBSQLite module links the system's libsqlite3, apt libsqlite3-dev).
-        .target(name: "GridStore", dependencies: ["GridCore", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "GridStore", dependencies: [
+            "GridCore", .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+        ]),
         /// The client library used by the CLI and by applications.
         .target(name: "GridClient", dependencies: ["ZeroMQ", "GridWire", "GridCore"]),
         /// Broker, unit and deployment-manager shells around the pure core.
         .target(name: "GridRuntime", dependencies: [
-            "ZeroMQ", "GridCore", "GridWire", "GridTopology", "GridClient",
+            "ZeroMQ", "GridCore", "GridWire", "GridTopology", "GridClient", "GridStore",
             .product(name: "Logging", package: "swift-log"),
         ]),
         /// The `spacegrid` command-line tool: thin.

@@ -179,6 +179,15 @@ public struct UnitStore: Sendable {
         return (change, logged(change, partition: partition, sync: sync, now: now))
     }
 
+    /// A partition led here that started empty receives what the database holds (a cold
+    /// start, or every replica lost). Refused (false) once anything was written to it:
+    /// the shell holds the partition's requests until the load is installed.
+    public mutating func installLoaded(partition: Int, entries: [[UInt8]: Entry], sequence: UInt64) -> Bool {
+        guard let current = led[partition], current.store.sequence == 0, current.store.count == 0 else { return false }
+        led[partition]!.store = PartitionStore(partition: partition, epoch: current.store.epoch, sequence: sequence, entries: entries)
+        return true
+    }
+
     /// A partition this unit leads (for snapshot and catch-up service).
     public func led(_ partition: Int) -> Led? { led[partition] }
 

@@ -60,13 +60,17 @@ public struct WriteBehindBuffer: Sendable {
         public var watermarks: [Int: UInt64]
         /// How many changes the batch carries, coalesced ones included.
         public var changes: Int
+        /// Partitions a snapshot replaced: every stored row of these partitions is removed
+        /// first, in the same transaction, and the batch's rows then hold their whole content.
+        public var replacing: Set<Int>
 
-        public init(id: UInt64, attempt: Int, rows: [Row], watermarks: [Int: UInt64], changes: Int) {
+        public init(id: UInt64, attempt: Int, rows: [Row], watermarks: [Int: UInt64], changes: Int, replacing: Set<Int> = []) {
             self.id = id
             self.attempt = attempt
             self.rows = rows
             self.watermarks = watermarks
             self.changes = changes
+            self.replacing = replacing
         }
     }
 
@@ -91,6 +95,8 @@ public struct WriteBehindBuffer: Sendable {
         var index: [RowKey: Int] = [:]
         var watermarks: [Int: UInt64] = [:]
         var changes = 0
+        /// Partitions whose stored rows this segment's rows replace (a snapshot).
+        var replacing: Set<Int> = []
         /// When its oldest change arrived.
         var oldestAt: UInt64
     }
@@ -250,6 +256,46 @@ public struct WriteBehindBuffer: Sendable {
         return directives
     }
 
+    /// A whole partition as its primary held it at `sequence` (asked for when its log no
+    /// longer reached back to the gap). It replaces the partition in the database: keys
+    /// missing from it were deleted meanwhile. It goes into a segment of its own, after
+    /// everything buffered before it, and changes after `sequence` continue the stream.
+    public mutating func onSnapshot(partition: Int, sequence: UInt64, entries: [(key: [UInt8], entry: Entry)], now: UInt64) -> [Directive] {
+        guard sequence > acceptedSequence(of: partition) else {
+            duplicates += 1
+            return []
+        }
+        // Kept-aside changes the snapshot already covers are spent.
+        if var gap = gapsByPartition.removeValue(forKey: partition) {
+            for covered in gap.ahead.keys where covered <= sequence {
+                gap.ahead[covered] = nil
+                heldAside -= 1
+            }
+            gapsByPartition[partition] = gap
+        }
+        var segment = Segment(oldestAt: now)
+        segment.replacing = [partition]
+        segment.rows.reserveCapacity(entries.count)
+        for (key, entry) in entries {
+            let rowKey = RowKey(partition: partition, key: key)
+            if let position = segment.index[rowKey] {
+                segment.rows[position].value = entry.value
+                segment.rows[position].version = entry.version
+                continue
+            }
+            segment.index[rowKey] = segment.rows.count
+            segment.rows.append(Row(section: section, partition: partition, key: key, value: entry.value, version: entry.version))
+        }
+        segment.watermarks[partition] = sequence
+        // Counted as one change: it is one step of the partition's stream, whatever its size.
+        segment.changes = 1
+        segments.append(segment)
+        pendingChanges += 1
+        accepted[partition] = sequence
+        drainAhead(partition, now: now)
+        return flushIfDue(now: now)
+    }
+
     private mutating func accept(_ change: Change, at time: UInt64) {
         accepted[change.partition] = change.sequence
         pendingChanges += 1
@@ -387,7 +433,8 @@ public struct WriteBehindBuffer: Sendable {
         let old = now - min(now, first.oldestAt) >= maximumDelayMilliseconds
         guard full || old || draining else { return [] }
         segments.removeFirst()
-        let batch = Batch(id: nextBatchID, attempt: 1, rows: first.rows, watermarks: first.watermarks, changes: first.changes)
+        let batch = Batch(id: nextBatchID, attempt: 1, rows: first.rows, watermarks: first.watermarks, changes: first.changes,
+                          replacing: first.replacing)
         nextBatchID += 1
         outstanding = Outstanding(batch: batch, oldestAt: first.oldestAt, retryAt: nil)
         return [.flush(batch)]

@@ -144,7 +144,7 @@ extension Broker {
         }
     }
 
-    /// `grid status`, `grid metrics` and `grid ping`, answered by the broker.
+    /// `grid status`, `grid metrics`, `grid ping` and the mirror's `grid mirror` reports, answered by the broker.
     func answerGridService(_ client: [UInt8], _ request: ClientWire.Request) throws(ZMQError) {
         switch String(decoding: request.operation, as: UTF8.self) {
         case "status":
@@ -153,6 +153,15 @@ extension Broker {
             try sendToClient(client, envelope: request.envelope, status: .ok, payload: Array(metrics().utf8), meta: ReplyMeta().encoded)
         case "ping":
             try sendToClient(client, envelope: request.envelope, status: .ok, payload: Array("pong".utf8), meta: ReplyMeta().encoded)
+        case "mirror":
+            // The mirror's report: kept as the latest, shown by `grid status` and `grid metrics`.
+            guard let body = request.arguments.first, let report = MirrorStatus(decoding: body) else {
+                try refuse(client, request.envelope, .badArguments("grid mirror needs a mirror report (JSON) as its argument"))
+                return
+            }
+            mirrorReport = report
+            mirrorReportAt = monotonicMilliseconds()
+            try sendToClient(client, envelope: request.envelope, status: .ok, payload: [], meta: ReplyMeta().encoded)
         default:
             try refuse(client, request.envelope, .unknownOperation(preview(request.operation), section: "grid"))
         }

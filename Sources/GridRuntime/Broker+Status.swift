@@ -17,10 +17,13 @@ extension Broker {
             let backupCounts = state.backupCounts
             let unitStatuses = state.units.map { name -> GridStatus.UnitStatus in
                 let record = routingIDs[name].flatMap { units[$0] }
-                return GridStatus.UnitStatus(
+                var status = GridStatus.UnitStatus(
                     name: name, pid: record?.pid ?? 0, primaries: counts[name] ?? 0, backups: backupCounts[name] ?? 0,
                     requests: record?.requests ?? 0, lastHeardMs: record.map { now - min(now, $0.lastHeard) } ?? 0,
                     publisher: record?.publisher ?? "", fenced: record?.fenced ?? 0)
+                status.replication = record?.replication ?? ""
+                status.loading = record?.loading
+                return status
             }
             let partitioning: String
             switch config.partitioner {
@@ -39,10 +42,19 @@ extension Broker {
                         unackedMs: UInt64(report?.unacknowledgedMilliseconds ?? 0))
                 }))
         }
-        return GridStatus(
+        var status = GridStatus(
             grid: topology.grid, brokerPid: getpid(), ready: table.isComplete, uptimeMs: now - startedAt, requests: counters.requests,
             dropped: counters.dropped, refused: counters.refused, promotions: counters.promotions, events: topology.broker.events,
             sections: sections)
+        status.mirror = currentMirrorStatus(now: now)
+        return status
+    }
+
+    /// The mirror's last report with its age (nil when none came yet).
+    func currentMirrorStatus(now: UInt64) -> MirrorStatus? {
+        guard var mirror = mirrorReport else { return nil }
+        mirror.ageMs = now - min(now, mirrorReportAt)
+        return mirror
     }
 
     /// The grid's figures in Prometheus' text format (`grid metrics`, `spacegrid metrics`).
@@ -76,6 +88,18 @@ extension Broker {
             let reports = (0..<config.partitionCount).compactMap { lag[PartitionKey(section: config.name, partition: $0)] }
             behind.append((label, Double(reports.map(\.behind).max() ?? 0)))
             unacked.append((label, Double(reports.map(\.unacknowledgedMilliseconds).max() ?? 0) / 1000))
+        }
+        if let mirror = currentMirrorStatus(now: monotonicMilliseconds()) {
+            let sections = mirror.sections
+            metric("writebehind_pending_changes", "gauge", "Changes not yet in the database, per section.",
+                   sections.map { ("section=\"\($0.name)\"", Double($0.pendingChanges)) })
+            metric("writebehind_oldest_pending_seconds", "gauge", "Age of the oldest change not yet in the database.",
+                   sections.map { ("section=\"\($0.name)\"", Double($0.oldestPendingMs) / 1000) })
+            metric("writebehind_committed_changes_total", "counter", "Changes written to the database since the mirror started.",
+                   sections.map { ("section=\"\($0.name)\"", Double($0.committedChanges)) })
+            metric("writebehind_failures", "gauge", "Failed database writes in a row, per section.",
+                   sections.map { ("section=\"\($0.name)\"", Double($0.failures)) })
+            metric("writebehind_report_age_seconds", "gauge", "Time since the mirror last reported.", [("", Double(mirror.ageMs) / 1000)])
         }
         metric("units", "gauge", "Live units per section.", units)
         metric("partitions_without_primary", "gauge", "Partitions without a primary per section.", orphans)

@@ -37,8 +37,9 @@ extension Broker {
         switch message {
         case .reply(let client, let envelopeBytes, let status, let payload, let meta):
             try onReply(routingID, client: client, envelopeBytes: envelopeBytes, status: status, payload: payload, meta: meta)
-        case .report(let records, let fenced):
+        case .report(let records, let fenced, let loading):
             units[routingID]?.fenced = fenced
+            units[routingID]?.loading = loading
             try onReport(unit, records)
         case .heartbeat:
             break

@@ -38,6 +38,9 @@ public final class Broker {
     var counters = Counters()
     let startedAt = monotonicMilliseconds()
     var lastHeartbeatSent: UInt64 = 0
+    /// The write-behind mirror's latest report and when it came (monotonic ms).
+    var mirrorReport: MirrorStatus?
+    var mirrorReportAt: UInt64 = 0
     let requestWaitMilliseconds: UInt64
 
     /// What routing needs of a section, precomputed.
@@ -58,6 +61,8 @@ public final class Broker {
         var lastHeard: UInt64
         /// Requests and changes the unit refused for an old epoch, as it last reported.
         var fenced: UInt64 = 0
+        /// Entries loaded from the database so far while a cold start is under way.
+        var loading: UInt64?
     }
 
     struct PartitionKey: Hashable {

@@ -5,9 +5,10 @@ import GridTopology
 import Glibc
 #endif
 
-/// The deployment manager (DESIGN.md section 8): starts the broker and every
-/// unit of a topology as child processes, restarts a unit that dies, and
-/// stops them all, units first.
+/// The deployment manager (DESIGN.md section 8): starts the broker, every unit
+/// of a topology and, when the topology names a database, the mirror, as child
+/// processes; restarts whichever dies; and stops them all: units first (each
+/// waits until the mirror stored what it led), then the broker, the mirror last.
 ///
 /// One thread drives it: `start`, then `supervise` every tick, then `stop`.
 public final class DeploymentManager {
@@ -16,6 +17,7 @@ public final class DeploymentManager {
         public enum Kind: Sendable, Equatable {
             case broker
             case unit(section: String)
+            case mirror
         }
 
         public let name: String
@@ -50,8 +52,11 @@ public final class DeploymentManager {
         self.executable = executable
         self.runFolder = runFolder
         let logs = runFolder + "/logs"
-        let common = ["--topology", topologyPath, "--log-level", logLevel]
+        let common = ["--topology", topologyPath, "--log-level", logLevel, "--run-folder", runFolder]
         children.append(Child(name: "broker", kind: .broker, arguments: ["broker"] + common, logPath: logs + "/broker.log"))
+        if topology.database != nil {
+            children.append(Child(name: "mirror", kind: .mirror, arguments: ["mirror"] + common, logPath: logs + "/mirror.log"))
+        }
         for section in topology.sections {
             for name in section.unitNames {
                 children.append(Child(
@@ -71,7 +76,7 @@ public final class DeploymentManager {
         }
     }
 
-    /// Starts every unit.
+    /// Starts every unit, and the mirror.
     public func startUnits() throws(SpawnError) {
         for index in children.indices where children[index].kind != .broker {
             try launch(index)
@@ -121,21 +126,31 @@ public final class DeploymentManager {
     /// The processes still running.
     public var running: [Child] { children.filter { $0.process != nil } }
 
-    /// Stops units first, then the broker: SIGTERM, then SIGKILL for whatever
-    /// is left after `graceMilliseconds`. Returns (stopped politely, killed).
-    public func stop(graceMilliseconds: UInt64 = 4_000) -> (stopped: Int, killed: Int) {
+    /// How long a polite stop may take: units, then the broker, then the mirror.
+    /// With a database, units wait for the mirror (up to 10 s) and the mirror writes
+    /// what it still holds (up to 30 s); without one, 4 s in all.
+    public var stopGraceMilliseconds: [UInt64] {
+        topology.database == nil ? [3_000, 1_000, 0] : [12_000, 1_000, 32_000]
+    }
+
+    /// Stops units first, then the broker, then the mirror: SIGTERM, then SIGKILL for
+    /// whatever of a group is left after its grace. `progress` is called about once a
+    /// second while a group takes long. Returns (stopped politely, killed).
+    public func stop(progress: (String) -> Void = { _ in }) -> (stopped: Int, killed: Int) {
         stopping = true
         var stopped = 0
         var killed = 0
         let groups: [[Int]] = [
-            children.indices.filter { children[$0].kind != .broker },
+            children.indices.filter { if case .unit = children[$0].kind { return true } else { return false } },
             children.indices.filter { children[$0].kind == .broker },
+            children.indices.filter { children[$0].kind == .mirror },
         ]
-        let deadline = monotonicMilliseconds() + graceMilliseconds
+        let names = ["units", "broker", "mirror"]
         for (groupIndex, group) in groups.enumerated() {
             for index in group { children[index].process?.signal(SIGTERM) }
-            // Units get most of the grace; the broker what is left, at least half a second.
-            let groupDeadline = groupIndex == 0 ? deadline - min(graceMilliseconds / 4, 1_000) : max(deadline, monotonicMilliseconds() + 500)
+            let groupStart = monotonicMilliseconds()
+            let groupDeadline = groupStart + max(500, stopGraceMilliseconds[groupIndex])
+            var lastProgress = groupStart
             while group.contains(where: { children[$0].process != nil }) && monotonicMilliseconds() < groupDeadline {
                 for index in group {
                     if let process = children[index].process, process.poll() != nil {
@@ -144,6 +159,11 @@ public final class DeploymentManager {
                     }
                 }
                 usleep(20_000)
+                let now = monotonicMilliseconds()
+                if now - lastProgress >= 1_000 && group.contains(where: { children[$0].process != nil }) {
+                    lastProgress = now
+                    progress("waiting for the \(names[groupIndex]) to stop (\((now - groupStart) / 1000) s)")
+                }
             }
             for index in group {
                 guard let process = children[index].process else { continue }

@@ -42,19 +42,22 @@ extension ProcessingUnit {
                 backupRoutingIDs[unit] = routingID
                 // Changes not yet published must go out first, or the backup would wait for them forever.
                 publishOutbox()
+                guard !loadingPartitions.contains(partition) else {
+                    // Still loading from the database: the backup asks again.
+                    sendPeer(routingID, .refused(partition: partition, epoch: epoch))
+                    continue
+                }
                 serveSnapshot(to: routingID, partition: partition, epoch: epoch)
             case .catchUpRequest(let unit, let partition, let epoch, let from):
                 backupRoutingIDs[unit] = routingID
                 publishOutbox()
-                guard let led = store.led(partition), led.store.epoch == epoch else {
+                guard let led = store.led(partition), led.store.epoch == epoch, !loadingPartitions.contains(partition) else {
                     sendPeer(routingID, .refused(partition: partition, epoch: epoch))
                     continue
                 }
-                if let changes = led.log.changes(from: from) {
-                    sendChanges(to: routingID, partition: partition, epoch: epoch, changes)
-                } else {
-                    serveSnapshot(to: routingID, partition: partition, epoch: epoch)
-                }
+                serveReplay(to: routingID, partition: partition, led: led, from: from)
+            case .stored(_, let records):
+                onStored(routingID: routingID, records: records)
             case .snapshotChunk, .changes, .refused:
                 continue
             }
@@ -127,7 +130,7 @@ extension ProcessingUnit {
                 try carryOut(store.onChanges(changes, now: now))
             case .refused(let partition, _):
                 logger.debug("primary refused a replication request", metadata: ["grid.partition": "\(partition)", "primary": "\(name)"])
-            case .acknowledge, .snapshotRequest, .catchUpRequest:
+            case .acknowledge, .snapshotRequest, .catchUpRequest, .stored:
                 continue
             }
         }

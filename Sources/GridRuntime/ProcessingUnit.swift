@@ -1,5 +1,6 @@
 import GridClient
 import GridCore
+import GridStore
 import GridWire
 import Logging
 import ZeroMQ
@@ -37,6 +38,12 @@ public final class ProcessingUnit {
         public var logic: Section?
         /// The broker's client endpoint, where workflows send their steps.
         public var clients: String?
+        /// Opens the grid's database (nil: the grid has none). With one, a primary lease for a
+        /// partition the unit holds nothing of is loaded from it before requests are served
+        /// (cold start), and a stopping unit waits until the mirror stored what it led.
+        public var database: (@Sendable () throws(StoreError) -> any WriteBehindStore)?
+        /// How long a stopping unit waits for the mirror to store what it led.
+        public var mirrorWaitMilliseconds: Int = 10_000
 
         public init(section: String, name: String, broker: String, heartbeatMilliseconds: Int, liveness: Int,
                     mode: BackupMode = .sync, replicationIntervalMilliseconds: Int = 50, host: String = "127.0.0.1", partitionCount: Int = 271,
@@ -87,6 +94,14 @@ public final class ProcessingUnit {
     var pendingAcks: [String: [Int: PeerMessage.AckRecord]] = [:]
     let topics: [[UInt8]]
     let invalidationTopic: [UInt8]
+
+    /// Cold starts under way, and the requests that wait for their partitions.
+    var loaders: [ColdStartLoader] = []
+    var loadingPartitions: Set<Int> = []
+    var waitingForLoad: [ParkedRequest] = []
+    /// Per partition, the sequence the mirror said the database holds, and where the mirror is.
+    var mirrorStored: [Int: UInt64] = [:]
+    var mirrorRoutingID: [UInt8]?
 
     var lastHeardFromBroker: UInt64 = 0
     var lastSent: UInt64 = 0
@@ -154,6 +169,7 @@ public final class ProcessingUnit {
             }
             if let workflowIndex, poller.isReadable(workflowIndex) { try drainWorkflowReplies() }
             try flushAcknowledgements()
+            if !loaders.isEmpty { try installColdStarts() }
 
             let now = monotonicMilliseconds()
             if !outbox.isEmpty && now - lastFlush >= UInt64(configuration.replicationIntervalMilliseconds) {
@@ -180,6 +196,8 @@ public final class ProcessingUnit {
         publishOutbox()
         try? send(.disconnect)
         brokerSocket?.close()
+        brokerSocket = nil
+        if configuration.database != nil { awaitMirror() }
         for socket in peers.values { socket.close() }
         workflowClient?.close()
         publisher.close()
@@ -224,7 +242,7 @@ public final class ProcessingUnit {
             guard holding.role == .primary, let lag = store.lag(of: holding.partition, now: now) else { return ReportRecord(holding: holding) }
             return ReportRecord(holding: holding, behind: lag.behind, unacknowledgedMilliseconds: UInt32(min(lag.oldestUnacknowledgedMilliseconds, UInt64(UInt32.max))))
         }
-        try send(.report(records: records, fenced: store.fencedRequests))
+        try send(.report(records: records, fenced: store.fencedRequests, loading: loaders.isEmpty ? nil : UInt64(loaders.reduce(0) { $0 + $1.loaded })))
         lastReport = now
     }
 
@@ -257,13 +275,16 @@ public final class ProcessingUnit {
         guard let assignments = body.coreAssignments else { return }
         for (name, peer) in body.peers { peerEndpoints[name] = peer }
         let ledBefore = Set(store.led.keys)
+        let followedBefore = Set(store.followed.keys)
         let directives = store.onAssign(assignments, now: monotonicMilliseconds())
+        // Led now and held nothing before: it starts empty, so it is filled from the database.
+        startColdStart(Set(store.led.keys).subtracting(ledBefore).subtracting(followedBefore))
         // Subscribe first, then ask for snapshots (the Clone pattern): fewer changes slip between.
         try updateSubscriptions()
         try carryOut(directives)
         forgetWorkflows(notLedAnyMore: ledBefore.subtracting(store.led.keys))
         // A partition just led (promoted, or new): its unfinished workflows continue here.
-        try resumeWorkflows(in: Set(store.led.keys).subtracting(ledBefore))
+        try resumeWorkflows(in: Set(store.led.keys).subtracting(ledBefore).subtracting(loadingPartitions))
         logger.info("leases assigned", metadata: [
             "grid.unit": "\(configuration.name)",
             "primaries": "\(assignments.filter { $0.lease.role == .primary }.count)",
@@ -274,6 +295,11 @@ public final class ProcessingUnit {
     // MARK: - Requests
 
     func onRequest(client: [UInt8], envelope: [UInt8], route: Route, operationName: [UInt8], key: [UInt8], arguments: [[UInt8]]) throws(ZMQError) {
+        if loadingPartitions.contains(route.partition) {
+            // Served once the partition is loaded from the database: never from an empty one.
+            waitingForLoad.append(ParkedRequest(client: client, envelope: envelope, route: route, operationName: operationName, key: key, arguments: arguments))
+            return
+        }
         let sync = configuration.mode == .sync
         let now = monotonicMilliseconds()
         let served: UnitStore.Served

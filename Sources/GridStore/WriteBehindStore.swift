@@ -10,14 +10,19 @@ public protocol WriteBehindStore: AnyObject {
     /// Per partition, the last sequence stored for `section` (partitions never written are absent).
     func watermarks(section: String) throws(StoreError) -> [Int: UInt64]
 
-    /// Writes the batch in ONE transaction, all or nothing: upserts its rows (a nil
-    /// value deletes the key) and raises the section's watermarks to the batch's
+    /// Writes the batch in ONE transaction, all or nothing: removes every row of the
+    /// partitions in `batch.replacing`, upserts its rows (a nil value deletes the key) and raises the section's watermarks to the batch's
     /// (a lower watermark than the stored one is ignored: they never go backwards).
     /// Every row must belong to `section`.
     func commit(_ batch: WriteBehindBuffer.Batch, section: String) throws(StoreError)
 
     /// Everything stored for one partition of `section`, in key order (for a cold start).
     func rows(section: String, partition: Int) throws(StoreError) -> [(key: [UInt8], value: [UInt8], version: UInt64)]
+
+    /// Streams every stored row of `section` whose partition is in `partitions` (every
+    /// row when nil), in no particular order: a cold start's one pass over the table.
+    func scan(section: String, partitions: Set<Int>?,
+              _ each: (_ partition: Int, _ key: [UInt8], _ value: [UInt8], _ version: UInt64) -> Void) throws(StoreError)
 
     /// The partitions of `section` that have at least one row.
     func partitionsWithData(section: String) throws(StoreError) -> Set<Int>

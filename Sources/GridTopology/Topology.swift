@@ -2,7 +2,8 @@ import Foundation
 import GridCore
 
 /// A whole grid as a topology file declares it: its name, where the broker
-/// listens, and its sections.
+/// listens, its sections, and (optionally) the database its changes are
+/// written behind to.
 ///
 /// The topology is the one source of truth that every process reads: the
 /// broker binds its endpoints and builds the partition table from the
@@ -17,11 +18,15 @@ public struct Topology: Sendable, Equatable {
     public var broker: BrokerConfig
     /// The sections, in file order (placement and listings follow this order).
     public var sections: [SectionConfig]
+    /// The write-behind target; nil when the topology has no `database` section
+    /// (the grid then keeps its data in memory only).
+    public var database: DatabaseConfig?
 
-    public init(grid: String, broker: BrokerConfig, sections: [SectionConfig]) {
+    public init(grid: String, broker: BrokerConfig, sections: [SectionConfig], database: DatabaseConfig? = nil) {
         self.grid = grid
         self.broker = broker
         self.sections = sections
+        self.database = database
     }
 
     /// The section called `name`, if the topology declares it.

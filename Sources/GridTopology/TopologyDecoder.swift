@@ -6,16 +6,16 @@ import Yams
 /// The decoder reports each problem and keeps going with whatever it can still
 /// read, so a file with five mistakes gets five messages in one run. It only
 /// returns a value when the whole tree was read; `Topology.decode` then throws
-/// if anything at all was reported. The root level is here; the broker and the
-/// sections are in their own files.
+/// if anything at all was reported. The root level is here; the broker, the
+/// database and the sections are in their own files.
 struct TopologyDecoder {
     /// Everything wrong found so far (parse problems included).
     var problems: ProblemCollector
     /// Keys standing in for reported duplicate keys; skipped everywhere.
     let placeholders: Set<String>
 
-    /// The keys of the root mapping.
-    static let rootKeys = ["grid", "broker", "sections"]
+    /// The keys of the root mapping: the required ones, then the optional `database`.
+    static let rootKeys = ["grid", "broker", "sections", "database"]
 
     /// The whole topology, or nil when some part could not be read.
     mutating func decode(root: Node?) -> Topology? {
@@ -47,9 +47,10 @@ struct TopologyDecoder {
             FieldMapping.mapping(field.value, what: "broker", problems: &problems).flatMap { decodeBroker($0) }
         }
         let sections = fields.require("sections", problems: &problems).flatMap { decodeSections($0.value) }
+        let database = decodeDatabaseField(fields)
 
-        guard let grid, let broker, let sections else { return nil }
-        return Topology(grid: grid, broker: broker, sections: sections)
+        guard let grid, let broker, let sections, let database else { return nil }
+        return Topology(grid: grid, broker: broker, sections: sections, database: database)
     }
 
     /// The grid's name.

@@ -16,6 +16,10 @@ public struct GridStatus: Sendable, Equatable, Codable {
         public var publisher: String
         /// Requests and changes the unit refused for an old epoch (fencing).
         public var fenced: UInt64
+        /// Where the unit serves catch-ups and snapshots (what the mirror asks to replay).
+        public var replication: String = ""
+        /// While a cold start is under way: entries loaded from the database so far.
+        public var loading: UInt64?
 
         public init(name: String, pid: Int32, primaries: Int, backups: Int, requests: UInt64, lastHeardMs: UInt64, publisher: String = "", fenced: UInt64 = 0) {
             self.name = name
@@ -29,7 +33,7 @@ public struct GridStatus: Sendable, Equatable, Codable {
         }
 
         enum CodingKeys: String, CodingKey {
-            case name, pid, primaries, backups, requests, publisher, fenced
+            case name, pid, primaries, backups, requests, publisher, fenced, replication, loading
             case lastHeardMs = "last_heard_ms"
         }
 
@@ -44,6 +48,8 @@ public struct GridStatus: Sendable, Equatable, Codable {
             lastHeardMs = try container.decode(UInt64.self, forKey: .lastHeardMs)
             publisher = try container.decodeIfPresent(String.self, forKey: .publisher) ?? ""
             fenced = try container.decodeIfPresent(UInt64.self, forKey: .fenced) ?? 0
+            replication = try container.decodeIfPresent(String.self, forKey: .replication) ?? ""
+            loading = try container.decodeIfPresent(UInt64.self, forKey: .loading)
         }
     }
 
@@ -123,6 +129,8 @@ public struct GridStatus: Sendable, Equatable, Codable {
     /// Where grid events are published (PUB).
     public var events: String
     public var sections: [SectionStatus]
+    /// The write-behind mirror's last report (nil: the grid has no database, or no report yet).
+    public var mirror: MirrorStatus?
 
     public init(grid: String, brokerPid: Int32, ready: Bool, uptimeMs: UInt64, requests: UInt64, dropped: UInt64, refused: UInt64, promotions: UInt64 = 0, events: String = "", sections: [SectionStatus]) {
         self.grid = grid
@@ -138,7 +146,7 @@ public struct GridStatus: Sendable, Equatable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case grid, ready, requests, dropped, refused, sections, promotions, events
+        case grid, ready, requests, dropped, refused, sections, promotions, events, mirror
         case uptimeMs = "uptime_ms"
         case brokerPid = "broker_pid"
     }

@@ -20,6 +20,10 @@ public enum PeerMessage: Sendable, Equatable {
     case changes(partition: Int, epoch: UInt64, changes: [Change])
     /// Primary -> backup: this unit does not lead the partition at that epoch.
     case refused(partition: Int, epoch: UInt64)
+    /// Mirror -> primary: the database holds every change up to `sequence` of each
+    /// partition. A stopping unit waits for it, so nothing it acknowledged is left
+    /// only in memory (DESIGN.md section 6). The epoch field of a record is 0.
+    case stored(mirror: String, records: [AckRecord])
 
     public struct AckRecord: Sendable, Equatable {
         public var partition: Int
@@ -36,7 +40,7 @@ public enum PeerMessage: Sendable, Equatable {
     public static let header: [UInt8] = Array("SGP01".utf8)
 
     enum Command: UInt8 {
-        case acknowledge = 1, snapshotRequest = 2, catchUpRequest = 3, snapshotChunk = 4, changes = 5, refused = 6
+        case acknowledge = 1, snapshotRequest = 2, catchUpRequest = 3, snapshotChunk = 4, changes = 5, refused = 6, stored = 7
     }
 
     public static func == (lhs: PeerMessage, rhs: PeerMessage) -> Bool { lhs.frames == rhs.frames }
@@ -48,8 +52,8 @@ public enum PeerMessage: Sendable, Equatable {
         let command: Command
         var extra: [[UInt8]] = []
         switch self {
-        case .acknowledge(let unit, let records):
-            command = .acknowledge
+        case .acknowledge(let unit, let records), .stored(let unit, let records):
+            if case .stored = self { command = .stored } else { command = .acknowledge }
             extra = [Array(unit.utf8)]
             for record in records {
                 body.uint32(UInt32(record.partition))
@@ -108,7 +112,7 @@ public enum PeerMessage: Sendable, Equatable {
         let frames = Array(frames)
         guard frames.count >= 3, frames[0] == header, frames[1].count == 1, let command = Command(rawValue: frames[1][0]) else { return nil }
         switch command {
-        case .acknowledge:
+        case .acknowledge, .stored:
             guard frames.count == 4, let unit = String(validatingUTF8Bytes: frames[2]), frames[3].count % 20 == 0 else { return nil }
             var reader = ByteReader(frames[3])
             var records: [AckRecord] = []
@@ -116,7 +120,7 @@ public enum PeerMessage: Sendable, Equatable {
                 guard let partition = reader.uint32(), let epoch = reader.uint64(), let sequence = reader.uint64() else { return nil }
                 records.append(AckRecord(partition: Int(partition), epoch: epoch, sequence: sequence))
             }
-            return .acknowledge(unit: unit, records: records)
+            return command == .stored ? .stored(mirror: unit, records: records) : .acknowledge(unit: unit, records: records)
         case .snapshotRequest:
             guard frames.count == 4, let unit = String(validatingUTF8Bytes: frames[2]) else { return nil }
             var reader = ByteReader(frames[3])

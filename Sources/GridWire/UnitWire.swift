@@ -24,8 +24,9 @@ public enum UnitMessage: Sendable, Equatable {
     case assign(AssignBody)
     /// Unit -> broker, every heartbeat interval (it counts as a heartbeat): what
     /// the unit holds, how far it applied, its replication lag as primary, and how
-    /// many requests and changes it refused for an old epoch (fencing) since it started.
-    case report(records: [ReportRecord], fenced: UInt64 = 0)
+    /// many requests and changes it refused for an old epoch (fencing) since it started,
+    /// and, while a cold start is under way, how many entries it loaded so far.
+    case report(records: [ReportRecord], fenced: UInt64 = 0, loading: UInt64? = nil)
 
     public static let header: [UInt8] = Array("MDPW01".utf8)
 
@@ -62,10 +63,11 @@ public enum UnitMessage: Sendable, Equatable {
             return prefix
         case .assign(let body):
             return prefix + [body.encoded]
-        case .report(let records, let fenced):
+        case .report(let records, let fenced, let loading):
             var body = ByteWriter(capacity: records.count * ReportRecord.size)
             for record in records { record.write(to: &body) }
-            return prefix + [body.bytes, BigEndian.bytes(fenced)]
+            // The loading frame only while loading: older brokers read two frames.
+            return prefix + [body.bytes, BigEndian.bytes(fenced)] + (loading.map { [BigEndian.bytes($0)] } ?? [])
         }
     }
 
@@ -114,7 +116,7 @@ public enum UnitMessage: Sendable, Equatable {
             guard body.count == 1, let assign = AssignBody(decoding: body[0]) else { return .failure(.malformed("ASSIGN with an unreadable body")) }
             return .success(.assign(assign))
         case .report:
-            guard body.count == 1 || (body.count == 2 && body[1].count == 8), body[0].count % ReportRecord.size == 0 else {
+            guard body.count == 1 || (body.count <= 3 && body[1...].allSatisfy { $0.count == 8 }), body[0].count % ReportRecord.size == 0 else {
                 return .failure(.malformed("REPORT with a bad record list"))
             }
             var reader = ByteReader(body[0])
@@ -123,7 +125,8 @@ public enum UnitMessage: Sendable, Equatable {
                 guard let record = ReportRecord(reading: &reader) else { return .failure(.malformed("REPORT with an unknown role")) }
                 records.append(record)
             }
-            return .success(.report(records: records, fenced: body.count == 2 ? BigEndian.uint64(body[1]) : 0))
+            return .success(.report(records: records, fenced: body.count >= 2 ? BigEndian.uint64(body[1]) : 0,
+                                    loading: body.count == 3 ? BigEndian.uint64(body[2]) : nil))
         }
     }
 }

@@ -14,6 +14,9 @@ struct ProcessOptions: ParsableArguments {
     @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = ProcessInfo.processInfo.environment["SPACEGRID_LOG_LEVEL"] ?? "info"
 
+    @Option(name: .long, help: "The grid's run folder, where the SQLite database lives (default: .spacegrid/<grid>).")
+    var runFolder: String?
+
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
@@ -26,6 +29,17 @@ struct ProcessOptions: ParsableArguments {
             return try Topology.load(path: TopologyPath.resolve(topology))
         } catch {
             FileHandle.standardError.write(Data("\(error.description)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+
+    /// The topology's database, or nil when it names none; exits 2 when it cannot be resolved.
+    func database(of topology: Topology) throws -> GridDatabase? {
+        guard let config = topology.database else { return nil }
+        do {
+            return try GridDatabase(config: config, grid: topology.grid, runFolder: runFolder ?? ".spacegrid/\(topology.grid)")
+        } catch {
+            FileHandle.standardError.write(Data("spacegrid: error: \(error.description)\n".utf8))
             throw ExitCode(2)
         }
     }
@@ -80,17 +94,18 @@ struct UnitCommand: ParsableCommand {
             throw ExitCode(2)
         }
         let logger = options.logger(label: "spacegrid.unit")
+        let database = try options.database(of: topology)
         ProcessSignals.install()
         let context = Context()
         do {
-            let unit = try ProcessingUnit(
-                configuration: .init(
-                    section: section, name: name, broker: broker ?? topology.broker.units,
-                    heartbeatMilliseconds: topology.broker.heartbeatMilliseconds, liveness: topology.broker.liveness,
-                    mode: sectionConfig.mode, replicationIntervalMilliseconds: sectionConfig.replicationIntervalMilliseconds,
-                    host: host, partitionCount: sectionConfig.partitionCount,
-                    logic: SectionCatalog.section(named: section), clients: topology.broker.clients),
-                context: context, logger: logger)
+            var configuration = ProcessingUnit.Configuration(
+                section: section, name: name, broker: broker ?? topology.broker.units,
+                heartbeatMilliseconds: topology.broker.heartbeatMilliseconds, liveness: topology.broker.liveness,
+                mode: sectionConfig.mode, replicationIntervalMilliseconds: sectionConfig.replicationIntervalMilliseconds,
+                host: host, partitionCount: sectionConfig.partitionCount,
+                logic: SectionCatalog.section(named: section), clients: topology.broker.clients)
+            configuration.database = database?.open
+            let unit = try ProcessingUnit(configuration: configuration, context: context, logger: logger)
             try unit.run(until: .forProcess())
         } catch {
             logger.critical("unit failed: \(error)")

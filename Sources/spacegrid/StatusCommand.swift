@@ -55,6 +55,10 @@ enum StatusReport {
         lines.append(Table.render(unitRows))
         lines.append("")
         lines.append(replication(status))
+        if let mirror = status.mirror {
+            lines.append("")
+            lines.append(writeBehind(mirror))
+        }
         if partitions {
             lines.append("")
             var rows = [["SECTION", "PARTITION", "PRIMARY", "EPOCH", "BACKUPS"]]
@@ -95,6 +99,25 @@ enum StatusReport {
         if missing > 0 {
             lines.append("\(missing) partitions have no backup (not enough live units)")
         }
+        return lines.joined(separator: "\n")
+    }
+
+    /// The mirror: per section what the database does not hold yet, and how old it is.
+    static func writeBehind(_ mirror: MirrorStatus) -> String {
+        var lines: [String] = []
+        var head = "write-behind: \(mirror.database), mirror pid \(mirror.pid), \(mirror.state)"
+        if mirror.ageMs > 2_000 { head += " (last report \(duration(mirror.ageMs)) ago: is the mirror running?)" }
+        lines.append(head)
+        if let error = mirror.lastError { lines.append("last error: \(error)") }
+        var rows = [["SECTION", "NOT IN DATABASE", "ROWS", "OLDEST", "WRITTEN", "BATCHES", "FAILURES", "GAPS", "SNAPSHOTS"]]
+        for section in mirror.sections {
+            rows.append([
+                section.name, String(section.pendingChanges), String(section.pendingRows), "\(section.oldestPendingMs) ms",
+                String(section.committedChanges), String(section.batches), String(section.failures), String(section.gaps),
+                String(section.snapshots),
+            ])
+        }
+        lines.append(Table.render(rows))
         return lines.joined(separator: "\n")
     }
 

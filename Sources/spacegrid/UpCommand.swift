@@ -70,6 +70,7 @@ struct Up: ParsableCommand {
             say("grid did not become ready; stopped \(stopped + killed) processes. See \(folder)/logs/broker.log")
             throw ExitCode(1)
         }
+        if topology.database != nil { waitForColdStart(manager, connection) }
         let partitions = status.sections.reduce(0) { $0 + $1.partitions.count }
         let seconds = Double(monotonicMilliseconds() - started) / 1000
         print("""
@@ -78,7 +79,7 @@ struct Up: ParsableCommand {
               clients  \(topology.broker.clients)   (spacegrid --broker, or any MDP v0.1 client)
               units    \(topology.broker.units)
               events   \(topology.broker.events)
-              logs     \(folder)/logs
+              logs     \(folder)/logs\(databaseLine(topology, folder))
             Press Ctrl-C to stop.
             """)
         fflush(nil)
@@ -95,7 +96,7 @@ struct Up: ParsableCommand {
         }
         say("stopping grid '\(topology.grid)'")
         let stopStarted = monotonicMilliseconds()
-        let (stopped, killed) = manager.stop()
+        let (stopped, killed) = manager.stop(progress: say)
         let took = Double(monotonicMilliseconds() - stopStarted) / 1000
         say("stopped \(stopped) processes in \(String(format: "%.1f", took)) s\(killed > 0 ? ", killed \(killed) that did not stop in time" : "")")
     }
@@ -121,6 +122,44 @@ struct Up: ParsableCommand {
             usleep(50_000)
         }
         return nil
+    }
+
+    /// Units that were given partitions they hold nothing of load them from the database
+    /// before serving them: shows that load until no unit reports one (twice in a row,
+    /// since a unit reports its load a moment after the table is placed).
+    private func waitForColdStart(_ manager: DeploymentManager, _ connection: GridConnection) {
+        let started = monotonicMilliseconds()
+        let deadline = started + UInt64(readyTimeout * 1000)
+        var quiet = 0
+        var lastShown: UInt64 = 0
+        var showed = false
+        while quiet < 2 && monotonicMilliseconds() < deadline && ProcessSignals.pending == 0 {
+            _ = manager.supervise(now: monotonicMilliseconds())
+            usleep(200_000)
+            guard let reply = try? connection.call("grid", "status", key: "-", timeoutMilliseconds: 500),
+                  reply.status == .ok, let status = GridStatus(decoding: reply.payload) else { continue }
+            let loading = status.sections.flatMap(\.units).compactMap(\.loading)
+            guard !loading.isEmpty else {
+                quiet += 1
+                continue
+            }
+            quiet = 0
+            let now = monotonicMilliseconds()
+            if now - lastShown >= 1_000 || !showed {
+                lastShown = now
+                showed = true
+                say("cold start: \(loading.reduce(0, +).formatted()) entries loaded from the database (\(loading.count) units loading)")
+            }
+        }
+        if showed {
+            say("cold start: done in \(String(format: "%.1f", Double(monotonicMilliseconds() - started) / 1000)) s")
+        }
+    }
+
+    private func databaseLine(_ topology: Topology, _ folder: String) -> String {
+        guard let config = topology.database else { return "" }
+        let place = config.backend == .sqlite ? config.sqlitePath(grid: topology.grid, runFolder: folder) : config.summary
+        return "\n  database \(config.backend.rawValue) \(place)   (written behind by the mirror; spacegrid status shows its backlog)"
     }
 
     private func say(_ text: String) {

@@ -37,6 +37,8 @@ final class TopologyFilesTests: XCTestCase {
         XCTAssertEqual(topology.unitNames, [
             "customer-1", "customer-2", "product-1", "product-2", "order-1", "order-2",
         ])
+        XCTAssertEqual(topology.database, DatabaseConfig(
+            backend: .sqlite, path: "trading.sqlite", batch: 1000, maxDelayMilliseconds: 100))
     }
 
     func testSingleDecodes() throws {

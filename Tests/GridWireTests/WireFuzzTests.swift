@@ -179,7 +179,7 @@ final class WireFuzzTests: XCTestCase {
                 case .assign:
                     XCTAssertEqual(Array(message.frames.prefix(3)), Array(frames.prefix(3)), context)
                     XCTAssertEqual(message.frames.count, frames.count, context)
-                case .report(let records, _):
+                case .report(let records, _, _):
                     // Binary: the same bytes, except that any non-zero in-sync byte reads as 1;
                     // the fenced count frame is always written (as 0 when it was absent).
                     XCTAssertEqual(Array(message.frames.prefix(3)), Array(frames.prefix(3)), context)
@@ -226,6 +226,7 @@ final class WireFuzzTests: XCTestCase {
                 case .snapshotChunk: replicationKinds["snapshotChunk", default: 0] += 1
                 case .changes: replicationKinds["changes", default: 0] += 1
                 case .refused: replicationKinds["refused", default: 0] += 1
+                case .stored: replicationKinds["stored", default: 0] += 1
                 }
                 if case .snapshotChunk = peer {
                     // Only the two low flag bits mean anything; the rest is the same bytes.

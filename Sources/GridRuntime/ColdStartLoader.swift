@@ -1,0 +1,68 @@
+import Foundation
+import GridCore
+import GridStore
+import Synchronization
+
+/// Loads partitions of one section from the database on a thread of its own
+/// (DESIGN.md section 6, cold start): a unit given a primary lease for a partition
+/// it holds nothing of fills it from what the mirror stored.
+///
+/// Why a thread: reading a million rows takes seconds, and the unit's loop must
+/// keep heartbeating meanwhile or the broker would declare it dead. The loop
+/// asks `result` each turn and installs the partitions when it is there.
+final class ColdStartLoader: Sendable {
+    struct Loaded: Sendable {
+        /// Per partition, its entries and the sequence to continue from (the stored
+        /// watermark; never below an entry's version).
+        var partitions: [Int: (entries: [[UInt8]: Entry], sequence: UInt64)]
+        var entries: Int
+        var milliseconds: UInt64
+    }
+
+    let partitions: Set<Int>
+    private let loadedCount = Atomic<Int>(0)
+    private let outcome = Mutex<Result<Loaded, StoreError>?>(nil)
+
+    init(section: String, partitions: Set<Int>, open: @escaping @Sendable () throws(StoreError) -> any WriteBehindStore) {
+        self.partitions = partitions
+        let thread = Thread { [self] in
+            let result = Result { () throws(StoreError) -> Loaded in try load(section: section, open: open) }
+            outcome.withLock { $0 = result }
+        }
+        thread.name = "cold-start-\(section)"
+        thread.start()
+    }
+
+    /// Entries read so far.
+    var loaded: Int { loadedCount.load(ordering: .relaxed) }
+
+    /// The load's outcome once it ended (taken once).
+    func take() -> Result<Loaded, StoreError>? {
+        outcome.withLock { value in
+            defer { value = nil }
+            return value
+        }
+    }
+
+    private func load(section: String, open: @Sendable () throws(StoreError) -> any WriteBehindStore) throws(StoreError) -> Loaded {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let store = try open()
+        let watermarks = try store.watermarks(section: section)
+        var tables: [Int: [[UInt8]: Entry]] = [:]
+        var highest: [Int: UInt64] = [:]
+        var count = 0
+        try store.scan(section: section, partitions: partitions) { partition, key, value, version in
+            tables[partition, default: [:]][key] = Entry(value: value, version: version)
+            highest[partition] = max(highest[partition] ?? 0, version)
+            count += 1
+            if count & 0xfff == 0 { loadedCount.store(count, ordering: .relaxed) }
+        }
+        loadedCount.store(count, ordering: .relaxed)
+        var result: [Int: (entries: [[UInt8]: Entry], sequence: UInt64)] = [:]
+        for partition in partitions {
+            let sequence = max(watermarks[partition] ?? 0, highest[partition] ?? 0)
+            result[partition] = (tables.removeValue(forKey: partition) ?? [:], sequence)
+        }
+        return Loaded(partitions: result, entries: count, milliseconds: (DispatchTime.now().uptimeNanoseconds - start) / 1_000_000)
+    }
+}
