@@ -116,7 +116,7 @@ public enum UnitMessage: Sendable, Equatable {
             guard body.count == 1, let assign = AssignBody(decoding: body[0]) else { return .failure(.malformed("ASSIGN with an unreadable body")) }
             return .success(.assign(assign))
         case .report:
-            guard body.count == 1 || (body.count <= 3 && body[1...].allSatisfy { $0.count == 8 }), body[0].count % ReportRecord.size == 0 else {
+            guard (1...3).contains(body.count), body.dropFirst().allSatisfy({ $0.count == 8 }), body[0].count % ReportRecord.size == 0 else {
                 return .failure(.malformed("REPORT with a bad record list"))
             }
             var reader = ByteReader(body[0])

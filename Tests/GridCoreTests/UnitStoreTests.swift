@@ -456,4 +456,24 @@ final class UnitStoreLagTests: XCTestCase {
         XCTAssertEqual(lag?.behind, 10)
         XCTAssertGreaterThanOrEqual(lag?.oldestUnacknowledgedMilliseconds ?? 0, 1_300)
     }
+
+    // MARK: - Cold start
+
+    func testALoadIsInstalledOnlyIntoAnUntouchedLedPartition() {
+        var store = UnitStore()
+        _ = store.onAssign([Assignment(lease: Lease(partition: 0, epoch: 1, role: .primary), primary: "u1", backups: []),
+                            Assignment(lease: Lease(partition: 1, epoch: 1, role: .primary), primary: "u1", backups: [])], now: 0)
+        let loaded: [[UInt8]: Entry] = [Array("a".utf8): Entry(value: Array("1".utf8), version: 4)]
+        XCTAssertTrue(store.installLoaded(partition: 0, entries: loaded, sequence: 9))
+        XCTAssertEqual(store.led(0)?.store.sequence, 9)
+        XCTAssertEqual(store.led(0)?.store.count, 1)
+        // The next write continues after the stored sequence: versions are never reused.
+        let written = store.write(partition: 0, key: Array("b".utf8), .put(Array("2".utf8)), sync: false, now: 1)
+        XCTAssertEqual(written.change?.sequence, 10)
+        // Refused once written to, and for a partition not led here.
+        XCTAssertFalse(store.installLoaded(partition: 0, entries: [:], sequence: 20))
+        _ = store.write(partition: 1, key: Array("c".utf8), .put(Array("3".utf8)), sync: false, now: 1)
+        XCTAssertFalse(store.installLoaded(partition: 1, entries: loaded, sequence: 9))
+        XCTAssertFalse(store.installLoaded(partition: 7, entries: loaded, sequence: 9))
+    }
 }

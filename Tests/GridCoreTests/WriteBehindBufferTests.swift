@@ -687,4 +687,54 @@ final class WriteBehindBufferTests: XCTestCase {
         XCTAssertGreaterThan(totals.gaps, 50)
         XCTAssertGreaterThan(totals.duplicates, 100)
     }
+
+    // MARK: - Snapshots
+
+    private func entries(_ pairs: [(String, String, UInt64)]) -> [(key: [UInt8], entry: Entry)] {
+        pairs.map { (key: bytes($0.0), entry: Entry(value: bytes($0.1), version: $0.2)) }
+    }
+
+    func testSnapshotReplacesThePartitionAfterWhatWasBufferedBefore() {
+        var buffer = buffer(maximumBatch: 100, maximumDelay: 50)
+        _ = buffer.onChange(change(0, 1, "a", "1"), now: 0)
+        _ = buffer.onChange(change(1, 1, "x", "1"), now: 0)
+        // A gap in partition 0 (3 arrives before 2), answered by a snapshot at 5.
+        XCTAssertEqual(buffer.onChange(change(0, 3, "b", "3"), now: 1), [.missing(partition: 0, from: 2)])
+        XCTAssertEqual(buffer.heldAside, 1)
+        _ = buffer.onChange(change(0, 6, "c", "6"), now: 2)
+        _ = buffer.onSnapshot(partition: 0, sequence: 5, entries: entries([("a", "5", 5), ("b", "3", 3)]), now: 3)
+        XCTAssertEqual(buffer.heldAside, 0, "kept-aside changes at or below the snapshot are spent, later ones join")
+        XCTAssertEqual(buffer.acceptedSequence(of: 0), 6)
+        XCTAssertTrue(buffer.openGaps.isEmpty)
+
+        // The first batch is what came before the snapshot; then the snapshot with the change after it.
+        let first = onlyBatch(buffer.onTick(now: 50))
+        XCTAssertEqual(first?.rows, [row(0, "a", "1", 1), row(1, "x", "1", 1)])
+        XCTAssertEqual(first?.replacing, [])
+        XCTAssertEqual(first?.watermarks, [0: 1, 1: 1])
+        let second = onlyBatch(buffer.onBatchCommitted(id: first!.id, now: 60))
+        XCTAssertEqual(second?.replacing, [0])
+        XCTAssertEqual(second?.rows, [row(0, "a", "5", 5), row(0, "b", "3", 3), row(0, "c", "6", 6)])
+        XCTAssertEqual(second?.watermarks, [0: 6])
+        _ = buffer.onBatchCommitted(id: second!.id, now: 70)
+        XCTAssertEqual(buffer.watermarks, [0: 6, 1: 1])
+        XCTAssertEqual(buffer.pendingChanges, 0)
+        XCTAssertTrue(buffer.isIdle)
+    }
+
+    func testSnapshotNotAheadOfTheStreamIsIgnored() {
+        var buffer = buffer(maximumDelay: 50, watermarks: [0: 7])
+        XCTAssertEqual(buffer.onSnapshot(partition: 0, sequence: 7, entries: entries([("a", "old", 7)]), now: 0), [])
+        XCTAssertEqual(buffer.duplicates, 1)
+        XCTAssertTrue(buffer.isIdle)
+    }
+
+    func testSnapshotOfAnEmptyPartitionDeletesEverything() {
+        var buffer = buffer(maximumDelay: 50, watermarks: [2: 3])
+        _ = buffer.onSnapshot(partition: 2, sequence: 9, entries: [], now: 0)
+        let batch = onlyBatch(buffer.onTick(now: 50))
+        XCTAssertEqual(batch?.rows, [])
+        XCTAssertEqual(batch?.replacing, [2])
+        XCTAssertEqual(batch?.watermarks, [2: 9])
+    }
 }

@@ -270,4 +270,48 @@ final class SQLiteStoreTests: XCTestCase {
     private func rawCount(_ sql: String) throws -> Int {
         Int(try SQLiteStore(path: path).strings(sql).first ?? "0") ?? 0
     }
+
+    // MARK: - Snapshots and scans
+
+    func testReplacingRemovesThePartitionsOldRowsInTheSameTransaction() throws {
+        let store = try SQLiteStore(path: path)
+        try store.commit(batch(1, [
+            row(Array("a".utf8), [1], version: 1, partition: 0),
+            row(Array("b".utf8), [2], version: 2, partition: 0),
+            row(Array("z".utf8), [9], version: 1, partition: 1),
+        ], watermarks: [0: 2, 1: 1]), section: "customer")
+        var snapshot = batch(2, [row(Array("a".utf8), [5], version: 5, partition: 0)], watermarks: [0: 6])
+        snapshot.replacing = [0]
+        try store.commit(snapshot, section: "customer")
+        XCTAssertEqual(try store.rows(section: "customer", partition: 0).map(\.key), [Array("a".utf8)], "b was deleted meanwhile")
+        XCTAssertEqual(try store.rows(section: "customer", partition: 0).map(\.version), [5])
+        XCTAssertEqual(try store.rows(section: "customer", partition: 1).map(\.key), [Array("z".utf8)], "other partitions stay")
+        XCTAssertEqual(try store.watermarks(section: "customer"), [0: 6, 1: 1])
+
+        // A failing replacement changes nothing (the delete is undone with the rest).
+        var stray = batch(3, [row([7], [7], version: 7, partition: 1, section: "order")], watermarks: [1: 7])
+        stray.replacing = [1]
+        assertStoreError(.badSection) { () throws(StoreError) in try store.commit(stray, section: "customer") }
+        XCTAssertEqual(try store.rows(section: "customer", partition: 1).map(\.key), [Array("z".utf8)])
+    }
+
+    func testScanReadsEveryRowOrOnlyTheNamedPartitions() throws {
+        let store = try SQLiteStore(path: path)
+        try store.commit(batch(1, (0..<30).map { row([UInt8($0)], [UInt8($0), 1], version: UInt64($0 + 1), partition: $0 % 3) },
+                               watermarks: [0: 30, 1: 30, 2: 30]), section: "customer")
+        var all: [Int: Int] = [:]
+        try store.scan(section: "customer", partitions: nil) { partition, key, value, version in
+            XCTAssertEqual(Int(key[0]) % 3, partition)
+            XCTAssertEqual(value, [key[0], 1])
+            XCTAssertEqual(version, UInt64(key[0]) + 1)
+            all[partition, default: 0] += 1
+        }
+        XCTAssertEqual(all, [0: 10, 1: 10, 2: 10])
+        var some: Set<Int> = []
+        try store.scan(section: "customer", partitions: [2]) { partition, _, _, _ in some.insert(partition) }
+        XCTAssertEqual(some, [2])
+        var none = 0
+        try store.scan(section: "unknown", partitions: nil) { _, _, _, _ in none += 1 }
+        XCTAssertEqual(none, 0, "a section never written reads as empty")
+    }
 }

@@ -36,6 +36,16 @@ final class PeerWireTests: XCTestCase {
         assertGolden(.acknowledge(unit: "b", records: []), [sgp01, hex("01"), hex("62"), []])
     }
 
+    func testStored() {
+        assertGolden(.stored(mirror: "mirror", records: [PeerMessage.AckRecord(partition: 3, epoch: 0, sequence: 9)]), [
+            sgp01,
+            hex("07"),                                                     // STORED
+            Array("mirror".utf8),                                          // the mirror's name
+            hex("00 00 00 03  00 00 00 00 00 00 00 00  00 00 00 00 00 00 00 09"),
+        ])
+        XCTAssertNil(PeerMessage.decode([sgp01, hex("07"), Array("mirror".utf8), hex("00 01")][...]), "a record cut short")
+    }
+
     func testSnapshotRequest() {
         assertGolden(.snapshotRequest(unit: "customer-2", partition: 17, epoch: 3), [
             sgp01, hex("02"), customer2,

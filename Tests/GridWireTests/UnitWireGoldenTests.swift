@@ -203,6 +203,18 @@ final class UnitWireGoldenTests: XCTestCase {
         XCTAssertEqual(message.frames[3].count, 2 * 34, "34 bytes a record")
     }
 
+    func testReportWhileLoadingCarriesTheEntriesLoaded() {
+        assertGolden(.report(records: [], fenced: 1, loading: 0x0102_0304), [
+            [], hex("4d 44 50 57 30 31"), hex("11"), [], hex("00 00 00 00 00 00 00 01"), hex("00 00 00 00 01 02 03 04"),
+        ])
+        // Loading from zero entries is still loading: the frame is there.
+        assertGolden(.report(records: [], loading: 0), [
+            [], hex("4d 44 50 57 30 31"), hex("11"), [], hex("00 00 00 00 00 00 00 00"), hex("00 00 00 00 00 00 00 00"),
+        ])
+        let badLoading = [[], Golden.mdpw01, hex("11"), [], hex("00 00 00 00 00 00 00 00"), hex("01")]
+        guard case .failure = UnitMessage.decode(badLoading[...]) else { return XCTFail("accepted a 1-byte loading count") }
+    }
+
     func testReportWithNothingHeldIsAnEmptyRecordFrame() {
         assertGolden(.report(records: []), [[], hex("4d 44 50 57 30 31"), hex("11"), [], hex("00 00 00 00 00 00 00 00")])
     }

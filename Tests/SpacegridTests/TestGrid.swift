@@ -12,15 +12,20 @@ final class TestGrid {
     let folder: URL
     let endpoint: String
     let output: URL
-    let up: Process
+    let topologyPath: URL
+    private(set) var up: Process
+    /// Whether the grid's topology names a database (its units then wait for the mirror on a stop).
+    let hasDatabase: Bool
 
-    /// Starts `spacegrid up` on a topology whose `sections:` block is `sections`.
-    init(sections: String, heartbeat: String = "50ms") throws {
+    /// Starts `spacegrid up` on a topology whose `sections:` block is `sections`,
+    /// with a `database:` block when `database` is given.
+    init(sections: String, heartbeat: String = "50ms", database: String? = nil) throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("spacegrid-grid-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let (clients, units, events) = (freePort(), freePort(), freePort())
         endpoint = "tcp://127.0.0.1:\(clients)"
-        let topology = folder.appendingPathComponent("grid.yaml")
+        hasDatabase = database != nil
+        topologyPath = folder.appendingPathComponent("grid.yaml")
         try """
             grid: testgrid
             broker:
@@ -29,14 +34,24 @@ final class TestGrid {
               events: tcp://127.0.0.1:\(events)
               heartbeat: \(heartbeat)
               liveness: 3
+            \(database.map { "database:\n\($0)" } ?? "")
             sections:
             \(sections)
-            """.write(to: topology, atomically: true, encoding: .utf8)
+            """.write(to: topologyPath, atomically: true, encoding: .utf8)
         output = folder.appendingPathComponent("up.out")
+        up = Process()
+        try launch()
+    }
+
+    /// The run folder (`--run-folder`): logs, and the SQLite database by default.
+    var runFolder: URL { folder.appendingPathComponent("run") }
+
+    /// Starts `spacegrid up` (again, after `stop(keepFiles: true)`) and waits until it is ready.
+    func launch() throws {
         _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         up = Process()
         up.executableURL = URL(fileURLWithPath: Spacegrid.executable)
-        up.arguments = ["up", topology.path, "--run-folder", folder.appendingPathComponent("run").path]
+        up.arguments = ["up", topologyPath.path, "--run-folder", runFolder.path]
         let handle = try FileHandle(forWritingTo: output)
         up.standardOutput = handle
         up.standardError = handle
@@ -87,15 +102,17 @@ final class TestGrid {
         (status()?["broker_pid"] as? Int).map { Int32($0) }
     }
 
-    func stop() {
+    /// Stops the grid politely (SIGTERM to `up`, as Ctrl-C does); removes its files unless `keepFiles`.
+    func stop(keepFiles: Bool = false) {
         if up.isRunning {
             kill(up.processIdentifier, SIGTERM)
-            if !eventually(timeoutSeconds: 10, { !self.up.isRunning }) {
+            // With a database, units wait for the mirror and the mirror drains: up to 45 s in all.
+            if !eventually(timeoutSeconds: hasDatabase ? 60 : 10, { !self.up.isRunning }) {
                 kill(up.processIdentifier, SIGKILL)
             }
             up.waitUntilExit()
         }
-        try? FileManager.default.removeItem(at: folder)
+        if !keepFiles { try? FileManager.default.removeItem(at: folder) }
     }
 }
 

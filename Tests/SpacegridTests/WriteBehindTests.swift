@@ -1,0 +1,266 @@
+import Foundation
+import GridClient
+import GridCore
+import GridStore
+import XCTest
+import ZeroMQ
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Write-behind end to end (DESIGN.md section 6), with the real binary: `spacegrid up`
+/// starts the mirror, a restart loads from the database, a killed mirror resumes
+/// exactly, and a database outage under load loses nothing.
+///
+/// Each test runs against SQLite, and against PostgreSQL when `SPACEGRID_POSTGRES_URL`
+/// names a server (`scripts/test` starts one; CI always does).
+final class WriteBehindTests: XCTestCase {
+    enum Backend {
+        case sqlite
+        case postgres(url: String)
+
+        var yaml: String {
+            switch self {
+            case .sqlite:
+                return "  backend: sqlite\n  batch: 200\n  max_delay: 20ms"
+            case .postgres:
+                return "  backend: postgres\n  url_env: SPACEGRID_POSTGRES_URL\n  batch: 200\n  max_delay: 20ms"
+            }
+        }
+    }
+
+    private var grid: TestGrid?
+
+    override func tearDown() {
+        grid?.stop()
+        grid = nil
+    }
+
+    static var postgresURL: String? {
+        guard let url = ProcessInfo.processInfo.environment["SPACEGRID_POSTGRES_URL"], !url.isEmpty else { return nil }
+        return url
+    }
+
+    private func postgres() throws -> Backend {
+        guard let url = Self.postgresURL else {
+            throw XCTSkip("PostgreSQL tests skipped: SPACEGRID_POSTGRES_URL is not set (scripts/test starts a server)")
+        }
+        return .postgres(url: url)
+    }
+
+    /// A section name no other test uses: PostgreSQL tables outlive a test.
+    private func uniqueSection() -> String {
+        "wb" + UUID().uuidString.prefix(8).lowercased().filter { $0.isLetter || $0.isNumber }
+    }
+
+    private func startGrid(_ backend: Backend, section: String) throws -> TestGrid {
+        let grid = try TestGrid(sections: """
+              \(section):
+                units: 2
+                partitions: 16
+                backups: 1
+                mode: sync
+            """, database: backend.yaml)
+        self.grid = grid
+        return grid
+    }
+
+    private func openStore(_ backend: Backend, _ grid: TestGrid) throws -> any WriteBehindStore {
+        switch backend {
+        case .sqlite: return try SQLiteStore(path: grid.runFolder.appendingPathComponent("testgrid.sqlite").path)
+        case .postgres(let url): return try PostgresStore(url: url)
+        }
+    }
+
+    // MARK: - Restart from the database
+
+    func testSQLiteRestartReadsBackEveryKey() throws { try restartReadsBackEveryKey(.sqlite) }
+    func testPostgresRestartReadsBackEveryKey() throws { try restartReadsBackEveryKey(try postgres()) }
+
+    /// Puts, updates and deletes; a polite stop; a start from the same database:
+    /// every key reads back with its last value and version, deletes stay deleted.
+    private func restartReadsBackEveryKey(_ backend: Backend) throws {
+        let section = uniqueSection()
+        let grid = try startGrid(backend, section: section)
+        var expected: [String: (value: String, version: UInt64)?] = [:]
+        do {
+            let context = Context()
+            let connection = try GridConnection(context: context, endpoint: grid.endpoint)
+            defer { connection.close() }
+            func put(_ key: String, _ value: String) throws {
+                let reply = try connection.call(section, "put", key: key, arguments: [Array(value.utf8)])
+                XCTAssertEqual(reply.status, .ok, reply.text)
+                expected[key] = (value, reply.version)
+            }
+            for index in 0..<300 { try put("k\(index)", "{\"n\":\(index)}") }
+            for index in stride(from: 0, to: 300, by: 3) { try put("k\(index)", "{\"n\":\(index),\"updated\":true}") }
+            for index in stride(from: 1, to: 300, by: 6) {
+                let reply = try connection.call(section, "del", key: "k\(index)")
+                XCTAssertEqual(reply.status, .ok, reply.text)
+                expected["k\(index)"] = .some(nil)
+            }
+        }
+        grid.stop(keepFiles: true)
+        XCTAssertFalse(grid.log.contains("killed"), "a process had to be killed:\n\(grid.log)")
+
+        try grid.launch()
+        XCTAssertTrue(grid.log.contains("ready in"), grid.log)
+        let context = Context()
+        let connection = try GridConnection(context: context, endpoint: grid.endpoint)
+        defer { connection.close() }
+        var wrong: [String] = []
+        for (key, want) in expected.sorted(by: { $0.key < $1.key }) {
+            let reply = try connection.call(section, "get", key: key)
+            switch want {
+            case .some(let entry):
+                if reply.status != .ok || reply.text != entry.value || reply.version != entry.version {
+                    wrong.append("\(key): want \(entry.value) v\(entry.version), read \(reply.status.rawValue) \(reply.text) v\(reply.version)")
+                }
+            case .none:
+                if reply.status != .notFound { wrong.append("\(key): deleted, read \(reply.status.rawValue) \(reply.text)") }
+            }
+        }
+        XCTAssertEqual(wrong, [], "\(wrong.count) keys read back wrong after the restart")
+        // Writes continue above the stored versions (no version is reused after a cold start).
+        let reply = try connection.call(section, "put", key: "k0", arguments: [Array("{\"after\":1}".utf8)])
+        XCTAssertEqual(reply.status, .ok)
+        XCTAssertGreaterThan(reply.version, expected["k0"]!!.version)
+    }
+
+    // MARK: - kill -9 the mirror
+
+    func testSQLiteKilledMirrorResumesExactly() throws { try killedMirrorResumesExactly(.sqlite) }
+    func testPostgresKilledMirrorResumesExactly() throws { try killedMirrorResumesExactly(try postgres()) }
+
+    /// `kill -9` the mirror in the middle of a write load; `up` starts it again. At the
+    /// end the database holds exactly the grid's state: every key with its version.
+    private func killedMirrorResumesExactly(_ backend: Backend) throws {
+        let section = uniqueSection()
+        let grid = try startGrid(backend, section: section)
+        let writer = try AcknowledgedWriter(endpoint: grid.endpoint, section: section, keys: 2_000, depth: 16)
+        try writer.run(milliseconds: 1_500)
+        let mirrorPID = try XCTUnwrap(mirrorStatus(grid)?["pid"] as? Int, "no mirror in the status")
+        XCTAssertEqual(kill(Int32(mirrorPID), SIGKILL), 0)
+        try writer.run(milliseconds: 2_000)
+        try writer.drain()
+        XCTAssertTrue(eventually(timeoutSeconds: 30) { (self.mirrorStatus(grid)?["pid"] as? Int).map { $0 != mirrorPID } ?? false },
+                      "the mirror was not restarted:\n\(grid.log)")
+        XCTAssertEqual(try writer.lostWrites(), [])
+        try assertDatabaseMatchesGrid(backend, grid, section: section, keys: (0..<2_000).map { "w\($0)" })
+    }
+
+    // MARK: - The database goes away
+
+    func testSQLiteOutageUnderLoadLosesNothing() throws {
+        let section = uniqueSection()
+        let grid = try startGrid(.sqlite, section: section)
+        // SQLite's rollback journal sits beside the file: a folder in its place makes every
+        // write fail (root ignores file permissions, not this), and removing it heals.
+        let journal = grid.runFolder.appendingPathComponent("testgrid.sqlite-journal")
+        try outageLosesNothing(.sqlite, grid, section: section,
+                               breakDatabase: {
+                                   // The journal exists while a transaction runs: try until it is between two.
+                                   let placed = eventually(timeoutSeconds: 10) {
+                                       (try? FileManager.default.createDirectory(at: journal, withIntermediateDirectories: false)) != nil
+                                   }
+                                   XCTAssertTrue(placed, "could not put a folder where the journal goes")
+                               },
+                               healDatabase: { try FileManager.default.removeItem(at: journal) })
+    }
+
+    func testPostgresOutageUnderLoadLosesNothing() throws {
+        let backend = try postgres()
+        let environment = ProcessInfo.processInfo.environment
+        guard let data = environment["SPACEGRID_POSTGRES_DATA"] else {
+            throw XCTSkip("PostgreSQL outage test skipped: SPACEGRID_POSTGRES_DATA is not set (scripts/postgres start sets it)")
+        }
+        let folder = URL(fileURLWithPath: data).deletingLastPathComponent().path
+        let section = uniqueSection()
+        let grid = try startGrid(backend, section: section)
+        try outageLosesNothing(backend, grid, section: section,
+                               breakDatabase: { try Self.postgresScript("pause", folder) },
+                               healDatabase: { try Self.postgresScript("resume", folder) })
+    }
+
+    /// Under a write load the database goes away: the grid keeps serving, the backlog
+    /// grows and is shown; when the database returns the backlog drains and the
+    /// database holds exactly the grid's state.
+    private func outageLosesNothing(_ backend: Backend, _ grid: TestGrid, section: String,
+                                    breakDatabase: () throws -> Void, healDatabase: () throws -> Void) throws {
+        let writer = try AcknowledgedWriter(endpoint: grid.endpoint, section: section, keys: 2_000, depth: 16)
+        try writer.run(milliseconds: 1_000)
+        try breakDatabase()
+        var healed = false
+        defer { if !healed { try? healDatabase() } }
+        let acknowledgedBefore = writer.ackTimes.count
+        try writer.run(milliseconds: 2_500)
+        XCTAssertGreaterThan(writer.ackTimes.count, acknowledgedBefore, "the grid stopped serving while the database was away")
+        let failing = try XCTUnwrap(mirrorSection(grid, section))
+        XCTAssertGreaterThan(failing["failures"] as? Int ?? 0, 0, "the mirror shows no failed write: \(failing)")
+        XCTAssertGreaterThan(failing["pending_changes"] as? Int ?? 0, 0, "the backlog is not shown: \(failing)")
+        try healDatabase()
+        healed = true
+        try writer.run(milliseconds: 1_000)
+        try writer.drain()
+        XCTAssertEqual(try writer.lostWrites(), [])
+        try assertDatabaseMatchesGrid(backend, grid, section: section, keys: (0..<2_000).map { "w\($0)" })
+    }
+
+    static func postgresScript(_ command: String, _ folder: String) throws {
+        var root = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { root.deleteLastPathComponent() }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [root.appendingPathComponent("scripts/postgres").path, command, folder]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(60)
+        while process.isRunning && Date() < deadline { usleep(50_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0, "scripts/postgres \(command) failed")
+    }
+
+    // MARK: - Helpers
+
+    private func mirrorStatus(_ grid: TestGrid) -> [String: Any]? {
+        grid.status()?["mirror"] as? [String: Any]
+    }
+
+    private func mirrorSection(_ grid: TestGrid, _ section: String) -> [String: Any]? {
+        (mirrorStatus(grid)?["sections"] as? [[String: Any]])?.first { $0["name"] as? String == section }
+    }
+
+    /// Waits until the mirror holds nothing back, then compares every key and version
+    /// in the grid with the database's rows (and that the database holds no other row).
+    private func assertDatabaseMatchesGrid(_ backend: Backend, _ grid: TestGrid, section: String, keys: [String],
+                                           file: StaticString = #filePath, line: UInt = #line) throws {
+        let context = Context()
+        let connection = try GridConnection(context: context, endpoint: grid.endpoint)
+        defer { connection.close() }
+        var inGrid: [String: (value: String, version: UInt64)] = [:]
+        for key in keys {
+            let reply = try connection.call(section, "get", key: key)
+            if reply.status == .ok { inGrid[key] = (reply.text, reply.version) }
+        }
+        let store = try openStore(backend, grid)
+        var differences: [String] = []
+        let matched = eventually(timeoutSeconds: 60) {
+            guard let mirror = self.mirrorSection(grid, section), mirror["pending_changes"] as? Int == 0 else { return false }
+            var stored: [String: (value: String, version: UInt64)] = [:]
+            guard (try? store.scan(section: section, partitions: nil, { _, key, value, version in
+                stored[String(decoding: key, as: UTF8.self)] = (String(decoding: value, as: UTF8.self), version)
+            })) != nil else { return false }
+            differences = []
+            for (key, entry) in inGrid where stored[key]?.value != entry.value || stored[key]?.version != entry.version {
+                differences.append("\(key): grid \(entry.value) v\(entry.version), database \(stored[key].map { "\($0.value) v\($0.version)" } ?? "missing")")
+            }
+            for key in stored.keys where inGrid[key] == nil { differences.append("\(key): only in the database") }
+            return differences.isEmpty
+        }
+        XCTAssertTrue(matched, "the database differs from the grid in \(differences.count) keys: \(differences.sorted().prefix(5))",
+                      file: file, line: line)
+        XCTAssertFalse(inGrid.isEmpty, "the load wrote nothing", file: file, line: line)
+    }
+}
