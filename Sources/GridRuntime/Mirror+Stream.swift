@@ -88,22 +88,19 @@ extension Mirror {
         return socket
     }
 
-    /// Tells each primary what the database holds of the partitions it leads: a
-    /// stopping unit waits for this before it exits.
+    /// Tells every unit of each section what the database holds of it: a stopping unit
+    /// waits for this before it exits. Sent to all units, not only to the primaries the
+    /// last status named: while a grid stops, leadership moves faster than statuses.
     func sendStored(force: Bool) throws(ZMQError) {
         guard let buffers else { return }
         for (section, buffer) in buffers {
             let committed = buffer.watermarks
             guard force || committed != lastStoredSent[section] else { continue }
             lastStoredSent[section] = committed
-            var byPrimary: [String: [PeerMessage.AckRecord]] = [:]
-            for (partition, view) in partitions[section] ?? [:] {
-                guard let primary = view.primary else { continue }
-                byPrimary[primary, default: []].append(PeerMessage.AckRecord(partition: partition, epoch: 0, sequence: committed[partition] ?? 0))
-            }
-            for (primary, records) in byPrimary {
-                guard let socket = try peer(primary) else { continue }
-                let message = PeerMessage.stored(mirror: configuration.name, records: records.sorted { $0.partition < $1.partition })
+            let records = committed.sorted { $0.key < $1.key }.map { PeerMessage.AckRecord(partition: $0.key, epoch: 0, sequence: $0.value) }
+            let message = PeerMessage.stored(mirror: configuration.name, records: records)
+            for (name, unit) in units where unit.section == section {
+                guard let socket = try peer(name) else { continue }
                 _ = try socket.send(message.frames)
             }
         }
