@@ -41,6 +41,7 @@ let package = Package(
         .target(name: "GridStore", dependencies: [
             "GridCore", .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         /// The client library used by the CLI and by applications.
         .target(name: "GridClient", dependencies: ["ZeroMQ", "GridWire", "GridCore"]),

@@ -43,8 +43,8 @@ public final class PostgresStore: WriteBehindStore {
 
     public static let watermarksTable = "spacegrid_watermarks"
     public static let schemaTable = "spacegrid_schema"
-    /// Serialises schema changes of several stores opening the same database at once.
-    static let schemaLock: Int64 = 0x5350_4743_5249_4400 // "SPGCRID"
+    /// The advisory lock that serialises schema changes of stores sharing a database ("SPACEGRD").
+    static let schemaLock: Int64 = 0x5350_4143_4547_5244
 
     /// Connects to `url` (`postgres://user[:password]@host[:port]/database`, percent-encoded,
     /// `postgresql://` too) and brings its schema up to date. TLS is not configured.
@@ -91,35 +91,35 @@ public final class PostgresStore: WriteBehindStore {
 
     public func commit(_ batch: WriteBehindBuffer.Batch, section: String) throws(StoreError) {
         let table = try Self.table(for: section)
-        let arrays = try Arrays(batch, section: section)
+        let columns = try BatchColumns(batch, section: section)
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let createTable = !knownTables.contains(table)
         do {
             try inTransaction("writing batch \(batch.id) of section '\(section)' to") { connection in
                 if createTable { try createTableIfNeeded(table, connection) }
                 // A snapshot replaces its partitions: what it does not hold was deleted.
-                if !arrays.replacing.isEmpty {
-                    try run("DELETE FROM \(table) WHERE partition = ANY($1::int[])", [arrays.replacing], connection)
+                if !columns.replacing.isEmpty {
+                    try run("DELETE FROM \(table) WHERE partition = ANY($1::int[])", [columns.replacing], connection)
                 }
-                if !arrays.upsertKeys.isEmpty {
+                if !columns.upsertKeys.isEmpty {
                     try run("""
                         INSERT INTO \(table) (key, partition, value, version, updated)
                         SELECT key, partition, value, version, $5::bigint
                         FROM unnest($1::bytea[], $2::int[], $3::bytea[], $4::bigint[]) AS batch (key, partition, value, version)
                         ON CONFLICT (key) DO UPDATE SET partition = excluded.partition, value = excluded.value,
                             version = excluded.version, updated = excluded.updated
-                        """, [arrays.upsertKeys, arrays.upsertPartitions, arrays.upsertValues, arrays.upsertVersions, now], connection)
+                        """, [columns.upsertKeys, columns.upsertPartitions, columns.upsertValues, columns.upsertVersions, now], connection)
                 }
-                if !arrays.deleteKeys.isEmpty {
-                    try run("DELETE FROM \(table) WHERE key = ANY($1::bytea[])", [arrays.deleteKeys], connection)
+                if !columns.deleteKeys.isEmpty {
+                    try run("DELETE FROM \(table) WHERE key = ANY($1::bytea[])", [columns.deleteKeys], connection)
                 }
-                if !arrays.watermarkPartitions.isEmpty {
+                if !columns.watermarkPartitions.isEmpty {
                     try run("""
                         INSERT INTO \(Self.watermarksTable) (section, partition, sequence)
                         SELECT $1::text, partition, sequence FROM unnest($2::int[], $3::bigint[]) AS batch (partition, sequence)
                         ON CONFLICT (section, partition) DO UPDATE
                             SET sequence = GREATEST(\(Self.watermarksTable).sequence, excluded.sequence)
-                        """, [section, arrays.watermarkPartitions, arrays.watermarkSequences], connection)
+                        """, [section, columns.watermarkPartitions, columns.watermarkSequences], connection)
                 }
             }
         } catch {
@@ -132,7 +132,7 @@ public final class PostgresStore: WriteBehindStore {
 
     /// The rows of one batch as the columns the server unnests. Built before anything is
     /// sent, so a stray row of another section leaves the database untouched.
-    private struct Arrays {
+    private struct BatchColumns {
         var upsertKeys: [ByteBuffer] = [], upsertPartitions: [Int32] = [], upsertValues: [ByteBuffer] = [], upsertVersions: [Int64] = []
         var deleteKeys: [ByteBuffer] = []
         var replacing: [Int32] = []
@@ -152,26 +152,35 @@ public final class PostgresStore: WriteBehindStore {
             for (index, row) in batch.rows.enumerated() where last[row.key] == index {
                 if let value = row.value {
                     upsertKeys.append(ByteBuffer(bytes: row.key))
-                    upsertPartitions.append(try Self.partition(row.partition))
+                    upsertPartitions.append(try PostgresStore.column(row.partition))
                     upsertValues.append(ByteBuffer(bytes: value))
                     upsertVersions.append(Int64(bitPattern: row.version))
                 } else {
                     deleteKeys.append(ByteBuffer(bytes: row.key))
                 }
             }
-            replacing = try batch.replacing.sorted().map { (partition) throws(StoreError) in try Self.partition(partition) }
+            replacing = try PostgresStore.columns(batch.replacing)
             for (partition, sequence) in batch.watermarks.sorted(by: { $0.key < $1.key }) {
-                watermarkPartitions.append(try Self.partition(partition))
+                watermarkPartitions.append(try PostgresStore.column(partition))
                 watermarkSequences.append(Int64(bitPattern: sequence))
             }
         }
+    }
 
-        static func partition(_ partition: Int) throws(StoreError) -> Int32 {
-            guard let value = Int32(exactly: partition), value >= 0 else {
-                throw StoreError(.failed, "partition \(partition) does not fit the int column")
-            }
-            return value
+    /// A partition number as the `integer` column holds it.
+    static func column(_ partition: Int) throws(StoreError) -> Int32 {
+        guard let value = Int32(exactly: partition) else {
+            throw StoreError(.failed, "partition \(partition) does not fit the 32-bit partition column")
         }
+        return value
+    }
+
+    /// Partition numbers for an `integer[]` parameter, in order.
+    static func columns(_ partitions: Set<Int>) throws(StoreError) -> [Int32] {
+        var result: [Int32] = []
+        result.reserveCapacity(partitions.count)
+        for partition in partitions.sorted() { result.append(try column(partition)) }
+        return result
     }
 
     private func createTableIfNeeded(_ table: String, _ connection: PostgresConnection) throws {
@@ -208,7 +217,7 @@ public final class PostgresStore: WriteBehindStore {
 
     public func rows(section: String, partition: Int) throws(StoreError) -> [(key: [UInt8], value: [UInt8], version: UInt64)] {
         let table = try Self.table(for: section)
-        let wanted = try Arrays.partition(partition)
+        let wanted = try Self.column(partition)
         return try withConnection("reading partition \(partition) of section '\(section)' from") { connection in
             guard try exists(table, connection) else { return [] }
             // bytea compares byte by byte: the same key order as SQLite's BLOBs.
@@ -229,9 +238,11 @@ public final class PostgresStore: WriteBehindStore {
         var wanted: [Int32]?
         if let partitions {
             if partitions.isEmpty { return }
-            wanted = try partitions.sorted().map { (partition) throws(StoreError) in try Arrays.partition(partition) }
+            wanted = try Self.columns(partitions)
         }
         // One pass through a server-side cursor, in chunks, inside one read-only snapshot.
+        // `each` runs on the calling thread between fetches, inside that transaction: it
+        // must not call the store.
         try inTransaction("reading section '\(section)' from", begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") { connection in
             guard try exists(table, connection) else { return }
             let select = "SELECT partition, key, value, version FROM \(table)"
