@@ -35,9 +35,19 @@ struct Up: ParsableCommand {
             FileHandle.standardError.write(Data("\(error.description)\n".utf8))
             throw ExitCode(2)
         }
+        let folder = runFolder ?? ".spacegrid/\(topology.grid)"
+        // A database the children could not reach by its configuration (an unset URL
+        // variable) is refused before anything starts, rather than by every child.
+        if let config = topology.database {
+            do {
+                _ = try GridDatabase(config: config, grid: topology.grid, runFolder: folder)
+            } catch {
+                FileHandle.standardError.write(Data("spacegrid: error: \(error.description)\n".utf8))
+                throw ExitCode(2)
+            }
+        }
         ProcessSignals.install()
         let started = monotonicMilliseconds()
-        let folder = runFolder ?? ".spacegrid/\(topology.grid)"
         let manager = DeploymentManager(
             topology: topology, topologyPath: URL(fileURLWithPath: path).standardizedFileURL.path,
             executable: CommandLine.executablePath, runFolder: folder, logLevel: logLevel)
@@ -158,8 +168,8 @@ struct Up: ParsableCommand {
 
     private func databaseLine(_ topology: Topology, _ folder: String) -> String {
         guard let config = topology.database else { return "" }
-        let place = config.backend == .sqlite ? config.sqlitePath(grid: topology.grid, runFolder: folder) : config.summary
-        return "\n  database \(config.backend.rawValue) \(place)   (written behind by the mirror; spacegrid status shows its backlog)"
+        let place = config.backend == .sqlite ? "sqlite " + config.sqlitePath(grid: topology.grid, runFolder: folder) : config.summary
+        return "\n  database \(place)   (written behind by the mirror; spacegrid status shows its backlog)"
     }
 
     private func say(_ text: String) {

@@ -166,6 +166,30 @@ final class UpTests: XCTestCase {
         XCTAssertEqual(good.status, 0, good.stderr)
     }
 
+    func testUpRefusesADatabaseItCannotNameBeforeStartingAnything() throws {
+        let topology = folder.appendingPathComponent("pg.yaml")
+        let variable = "SPACEGRID_TEST_UNSET_\(UUID().uuidString.prefix(8))"
+        try """
+            grid: pg
+            broker:
+              clients: tcp://127.0.0.1:\(freePort())
+              units: tcp://127.0.0.1:\(freePort())
+              events: tcp://127.0.0.1:\(freePort())
+            database:
+              backend: postgres
+              url_env: \(variable.uppercased().replacingOccurrences(of: "-", with: "_"))
+            sections:
+              customer:
+                units: 1
+                backups: 0
+            """.write(to: topology, atomically: true, encoding: .utf8)
+        let run = folder.appendingPathComponent("pg-run")
+        let result = try Spacegrid.run(["up", topology.path, "--run-folder", run.path], timeoutSeconds: 20)
+        XCTAssertEqual(result.status, 2)
+        XCTAssertTrue(result.stderr.contains("is not set"), result.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: run.appendingPathComponent("logs").path), "nothing was started")
+    }
+
     /// The ids of a process's children, from /proc.
     func childPIDs(of parent: Int32) throws -> [Int32] {
         var children: [Int32] = []
