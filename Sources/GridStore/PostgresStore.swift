@@ -78,14 +78,7 @@ public final class PostgresStore: WriteBehindStore {
         try? group.syncShutdownGracefully()
     }
 
-    /// The table of `section`, quoted; refuses names the topology would refuse.
-    static func table(for section: String) throws(StoreError) -> String {
-        guard isValidSectionName(section) else {
-            throw StoreError(.badSection, "'\(section)' is not a section name (^[a-z][a-z0-9_-]{0,31}$)")
-        }
-        // Valid names hold no quote; quoting still keeps '-' and keywords harmless.
-        return "\"section_\(section)\""
-    }
+    static func table(for section: String) throws(StoreError) -> String { try sectionTable(for: section) }
 
     // MARK: - Writes
 

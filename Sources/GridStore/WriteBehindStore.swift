@@ -31,6 +31,16 @@ public protocol WriteBehindStore: AnyObject {
     func count(section: String) throws(StoreError) -> Int
 }
 
+/// The table of `section` in either backend (`"section_<name>"`, quoted); refuses names
+/// the topology would refuse. The prefix keeps them clear of the stores' own tables.
+func sectionTable(for section: String) throws(StoreError) -> String {
+    guard isValidSectionName(section) else {
+        throw StoreError(.badSection, "'\(section)' is not a section name (^[a-z][a-z0-9_-]{0,31}$)")
+    }
+    // Valid names hold no quote; quoting still keeps '-' and keywords harmless.
+    return "\"section_\(section)\""
+}
+
 /// Section names as the topology allows them: `^[a-z][a-z0-9_-]{0,31}$`.
 func isValidSectionName(_ name: String) -> Bool {
     let bytes = Array(name.utf8)

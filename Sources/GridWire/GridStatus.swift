@@ -2,7 +2,7 @@ import Foundation
 
 /// The broker's answer to `grid status`: what `spacegrid status` prints.
 /// JSON on the wire (it is not on the hot path), with stable snake_case keys.
-public struct GridStatus: Sendable, Equatable, Codable {
+public struct GridStatus: Sendable, Equatable, JSONMessage {
     public struct UnitStatus: Sendable, Equatable, Codable {
         public var name: String
         public var pid: Int32
@@ -149,16 +149,5 @@ public struct GridStatus: Sendable, Equatable, Codable {
         case grid, ready, requests, dropped, refused, sections, promotions, events, mirror
         case uptimeMs = "uptime_ms"
         case brokerPid = "broker_pid"
-    }
-
-    public var encoded: [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return Array((try? encoder.encode(self)) ?? Data())
-    }
-
-    public init?(decoding bytes: [UInt8]) {
-        guard let status = try? JSONDecoder().decode(GridStatus.self, from: Data(bytes)) else { return nil }
-        self = status
     }
 }

@@ -3,7 +3,7 @@ import Foundation
 /// What the write-behind mirror reports about itself (DESIGN.md section 6): the
 /// mirror sends it to the broker (`grid mirror`) every half second, and the broker
 /// hands the latest copy out with `grid status` and as metrics. JSON, snake_case.
-public struct MirrorStatus: Sendable, Equatable, Codable {
+public struct MirrorStatus: Sendable, Equatable, JSONMessage {
     public struct SectionStatus: Sendable, Equatable, Codable {
         public var name: String
         /// Changes the grid made that the database does not hold yet (coalesced ones included).
@@ -70,16 +70,5 @@ public struct MirrorStatus: Sendable, Equatable, Codable {
         case database, pid, state, sections
         case lastError = "last_error"
         case ageMs = "age_ms"
-    }
-
-    public var encoded: [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return Array((try? encoder.encode(self)) ?? Data())
-    }
-
-    public init?(decoding bytes: [UInt8]) {
-        guard let status = try? JSONDecoder().decode(MirrorStatus.self, from: Data(bytes)) else { return nil }
-        self = status
     }
 }
