@@ -103,6 +103,7 @@ public final class Mirror {
     var lastStatusAt: UInt64 = 0
     var lastReportAt: UInt64 = 0
     var lastStoredAt: UInt64 = 0
+    var lastStoredForcedAt: UInt64 = 0
     var lastTickAt: UInt64 = 0
     var lastChangeAt: UInt64 = 0
     var watermarksAskedAt: UInt64?
@@ -187,7 +188,10 @@ public final class Mirror {
         }
         if later - lastStoredAt >= 100 {
             lastStoredAt = later
-            try sendStored(force: later % 1_000 < 100)
+            // Whenever the watermarks move, and every second anyway (a unit that restarted).
+            let force = later - lastStoredForcedAt >= 1_000
+            if force { lastStoredForcedAt = later }
+            try sendStored(force: force)
         }
         if buffers == nil, let asked = watermarksAskedAt, later - asked >= 1_000, !writer.busy {
             askWatermarks(now: later)
