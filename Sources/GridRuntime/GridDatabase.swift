@@ -25,7 +25,9 @@ public struct GridDatabase: Sendable {
         case .postgres:
             let url = try config.resolvedURL(environment: environment)
             summary = "postgres \(DatabaseConfig.redacting(url: url))"
-            open = { () throws(StoreError) -> any WriteBehindStore in try PostgresStore(url: url) }
+            // A statement unanswered for 10 s drops the connection and fails the batch, so a
+            // server that vanished mid-transaction shows as a failure, not as a silent wait.
+            open = { () throws(StoreError) -> any WriteBehindStore in try PostgresStore(url: url, connectTimeout: 5, requestTimeout: 10) }
         }
     }
 

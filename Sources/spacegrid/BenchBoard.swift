@@ -18,15 +18,29 @@ struct BenchPlan: Sendable {
     var timeoutMilliseconds: Int
     /// Seeds the connections' key generators (connection i uses a seed derived from it and i).
     var seed: UInt64
+    /// How key numbers are picked (for `trade` and `place`: accounts).
+    var distribution: BenchKeyDistribution
+    /// The total offered rate of the open loop, in requests per second; nil for the closed loop.
+    var rate: Double? = nil
+    /// `mixed`: the percentage of gets; nil for the other workloads.
+    var readPercent: Int? = nil
+
+    /// The same run against another endpoint (the relay), without the preload.
+    func against(_ endpoint: String) -> BenchPlan {
+        var plan = self
+        plan.endpoint = endpoint
+        plan.workload = workload.withoutPreload
+        return plan
+    }
 }
 
 /// Where a run is. The main thread moves it forward; connections read it at every reply.
 enum BenchPhase: Int, Sendable {
     /// Connections store the keys the workload reads.
     case preload
-    /// The closed loop runs; nothing is recorded.
+    /// The loop runs; nothing is recorded.
     case warmup
-    /// The closed loop runs and every reply is recorded.
+    /// The loop runs and every reply is recorded.
     case measure
     /// Connections stop sending, drain briefly and report.
     case stop

@@ -45,9 +45,15 @@ enum BenchFailure: Error {
 /// One benchmark run, driven from the main thread: checks the grid is there,
 /// starts one thread per connection, moves the phases forward (preload,
 /// warm-up, measure, stop), prints progress and gathers the results.
+///
+/// With `relayWorkers`, the connections wait at the start line after their
+/// preload while the same workload runs through a bare relay (`BenchRelay`)
+/// with the same loop; then the grid is measured.
 struct BenchRun {
     let plan: BenchPlan
     let progress: BenchProgress
+    /// `--relay`: the echo workers behind the relay (0: as many as the section has units); nil: no relay run.
+    var relayWorkers: Int? = nil
 
     /// How often the main thread looks at the clock, the signals and the connections.
     private static let tickMilliseconds = 20
@@ -57,24 +63,26 @@ struct BenchRun {
         try checkGrid(context)
 
         let board = BenchBoard(connections: plan.connections)
-        for index in 0..<plan.connections {
-            let plan = plan
-            let thread = Thread { BenchLoop.run(index: index, plan: plan, board: board, context: context) }
-            thread.name = "spacegrid-bench-\(index)"
-            thread.start()
-        }
+        startConnections(plan, board, context)
 
         // Every connection reaches the start line, preloaded or not; then
         // every path below opens it and waits for all of them to finish.
-        waitForArrivals(board)
-        if let failure = failure(atStart: board.arrivedResults) {
-            board.enter(.stop)
-            board.openStartLine()
-            waitForConnections(board)
+        waitForArrivals(plan, board)
+        if let failure = failure(plan, atStart: board.arrivedResults) {
+            stopAtStartLine(plan, board)
             throw failure
         }
-        let window = runClosedLoop(board)
-        waitForConnections(board)
+        var relay: BenchRelayReport?
+        if let relayWorkers {
+            do {
+                relay = try measureRelay(context, workers: relayWorkers)
+            } catch {
+                stopAtStartLine(plan, board)
+                throw error
+            }
+        }
+        let window = runLoop(plan, board, label: relay == nil ? "" : "grid: ")
+        waitForConnections(plan, board)
 
         let results = board.finishedResults
         if let failure = results.lazy.compactMap(\.failure).first, !results.contains(where: \.replied) {
@@ -84,7 +92,66 @@ struct BenchRun {
             throw .unreachable(endpoint: plan.endpoint, timeoutMilliseconds: plan.timeoutMilliseconds)
         }
         guard let seconds = window.seconds else { throw .interrupted }
-        return BenchReport(plan: plan, results: results, measuredSeconds: seconds, interrupted: window.interrupted)
+        var report = BenchReport(plan: plan, grid: BenchMeasurement(plan: plan, results: results, measuredSeconds: seconds, interrupted: window.interrupted))
+        report.relay = relay
+        let status = BenchMemory.status(context: context, endpoint: plan.endpoint, timeoutMilliseconds: plan.timeoutMilliseconds)
+        report.memory = BenchMemory.measure(BenchMemory.processes(status))
+        return report
+    }
+
+    /// Starts one thread per connection of `plan`; each connects, preloads and waits at the start line.
+    private func startConnections(_ plan: BenchPlan, _ board: BenchBoard, _ context: Context) {
+        for index in 0..<plan.connections {
+            let thread = Thread { BenchLoop.run(index: index, plan: plan, board: board, context: context) }
+            thread.name = "spacegrid-bench-\(index)"
+            thread.start()
+        }
+    }
+
+    /// Lets connections waiting at the start line go straight to `stop`, and waits for them.
+    private func stopAtStartLine(_ plan: BenchPlan, _ board: BenchBoard) {
+        board.enter(.stop)
+        board.openStartLine()
+        waitForConnections(plan, board)
+    }
+
+    // MARK: - The relay
+
+    /// Runs the workload through a bare relay with the same connections, depth,
+    /// rate, warm-up and duration, and echo replies sized from the grid's.
+    private func measureRelay(_ context: Context, workers requested: Int) throws(BenchFailure) -> BenchRelayReport {
+        var workers = requested
+        if workers == 0 {
+            let status = BenchMemory.status(context: context, endpoint: plan.endpoint, timeoutMilliseconds: plan.timeoutMilliseconds)
+            workers = max(1, status?.sections.first { $0.name == plan.section }?.units.count ?? 1)
+        }
+        progress.show("relay: sizing the echo replies from \(BenchEchoReplies.sampleSize) requests to the grid")
+        let replies = BenchEchoReplies.sample(plan: plan, context: context)
+        let relay = try BenchRelay.start(workers: workers, replies: replies, capacity: plan.connections * plan.depth)
+        defer { relay.stop() }
+        progress.show("relay: \(workers) echo workers behind a ROUTER/ROUTER relay at \(relay.endpoint)")
+
+        let relayPlan = plan.against(relay.endpoint)
+        let board = BenchBoard(connections: relayPlan.connections)
+        startConnections(relayPlan, board, context)
+        waitForArrivals(relayPlan, board)
+        if let failure = failure(relayPlan, atStart: board.arrivedResults) {
+            stopAtStartLine(relayPlan, board)
+            throw failure
+        }
+        let window = runLoop(relayPlan, board, label: "relay: ")
+        waitForConnections(relayPlan, board)
+
+        let results = board.finishedResults
+        if !results.contains(where: \.replied) {
+            throw .connection("nothing came back through the relay at \(relay.endpoint)" + (results.lazy.compactMap(\.failure).first.map { ": \($0)" } ?? ""))
+        }
+        guard let seconds = window.seconds, !window.interrupted else { throw .interrupted }
+        var measurement = BenchMeasurement(plan: relayPlan, results: results, measuredSeconds: seconds, interrupted: false)
+        if relay.dropped > 0, measurement.firstError == nil {
+            measurement.firstError = "the relay dropped \(relay.dropped) messages (full queue or gone peer)"
+        }
+        return BenchRelayReport(measurement: measurement, workers: workers, replyBytes: replies.sizes)
     }
 
     // MARK: - Before the run
@@ -108,7 +175,7 @@ struct BenchRun {
     }
 
     /// Waits until every connection is at the start line, showing the preload's progress.
-    private func waitForArrivals(_ board: BenchBoard) {
+    private func waitForArrivals(_ plan: BenchPlan, _ board: BenchBoard) {
         let preloading = plan.workload.preload != nil
         let started = BenchClock.nanoseconds()
         var nextLine = started + 1_000_000_000
@@ -132,7 +199,7 @@ struct BenchRun {
     }
 
     /// Why the run cannot go on after the preload, if it cannot.
-    private func failure(atStart arrivals: [BenchConnectionResult]) -> BenchFailure? {
+    private func failure(_ plan: BenchPlan, atStart arrivals: [BenchConnectionResult]) -> BenchFailure? {
         if ProcessSignals.pending != 0 { return .interrupted }
         if let failure = arrivals.lazy.compactMap(\.failure).first { return .connection(failure) }
         guard plan.workload.preload != nil else { return nil }
@@ -154,8 +221,9 @@ struct BenchRun {
         var interrupted: Bool
     }
 
-    /// Opens the start line, warms up, measures, and stops the connections.
-    private func runClosedLoop(_ board: BenchBoard) -> Window {
+    /// Opens the start line, warms up, measures, and stops the connections;
+    /// progress lines start with `label`.
+    private func runLoop(_ plan: BenchPlan, _ board: BenchBoard, label: String) -> Window {
         let second: UInt64 = 1_000_000_000
         let started = BenchClock.nanoseconds()
         let warmupEnd = started + UInt64(plan.warmupSeconds * 1e9)
@@ -194,7 +262,8 @@ struct BenchRun {
                 let elapsed = Double(now - started) / 1e9
                 let phase = measureStart == nil ? " warm-up" : ""
                 let refused = plan.workload.refusals ? ", \(BenchFormat.grouped(board.refused)) refused" : ""
-                progress.show("[\(BenchFormat.fixed(elapsed, 0)) s\(phase)] \(BenchFormat.grouped(Int(rate))) ops/s, \(BenchFormat.grouped(board.errors)) errors\(refused)")
+                let offered = plan.rate.map { " (\(BenchFormat.grouped(Int($0.rounded()))) offered)" } ?? ""
+                progress.show("\(label)[\(BenchFormat.fixed(elapsed, 0)) s\(phase)] \(BenchFormat.grouped(Int(rate))) ops/s\(offered), \(BenchFormat.grouped(board.errors)) errors\(refused)")
                 lastLine = (now, replies)
                 nextLine += second
             }
@@ -208,7 +277,7 @@ struct BenchRun {
     ///
     /// Bounded: a connection stops within one wait slice of the stop, plus the
     /// drain, or within the client timeout when the grid went silent.
-    private func waitForConnections(_ board: BenchBoard) {
+    private func waitForConnections(_ plan: BenchPlan, _ board: BenchBoard) {
         while board.finishedCount < plan.connections { Self.pause() }
     }
 

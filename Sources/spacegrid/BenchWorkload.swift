@@ -8,6 +8,8 @@ struct BenchRequest {
     var operation: String
     var key: [UInt8]
     var arguments: [[UInt8]]
+    /// Which of the workload's `operations` this is (its replies are counted under that name).
+    var kind = 0
 }
 
 /// Where a request comes from: the connection that sends it and how many
@@ -20,12 +22,14 @@ struct BenchOrigin {
 /// What a benchmark does, as a small value: its name, the puts that must
 /// store its keys first (if any), and how it builds each request from a key number.
 ///
-/// A new workload (a mix of reads and writes, `cas`, a domain operation such
-/// as `customer.trade`) is one more static constructor and one more case of
-/// `BenchWorkloadName`; the closed loop, timing and report stay as they are.
+/// A new workload (`cas`, another domain operation) is one more static
+/// constructor and one more case of `BenchWorkloadName`; the loops, timing and
+/// report stay as they are.
 struct BenchWorkload: Sendable {
     /// The name shown in the report (`get`, `put`).
     let name: String
+    /// The operations the workload sends, by `BenchRequest.kind`; replies are counted per operation.
+    var operations: [String]
     /// The section the workload always runs against (`trade`: customer); nil for the one given with --section.
     var section: String? = nil
     /// Whether a 409 is a refusal the workload expects now and then (`insufficient_funds`,
@@ -36,17 +40,37 @@ struct BenchWorkload: Sendable {
     /// Builds the request for key number `key` (0..<keys); `random` is the connection's own generator.
     let request: @Sendable (_ key: Int, _ random: inout SplitMix64, _ origin: BenchOrigin) -> BenchRequest
 
+    /// The same requests with nothing stored first (for the relay, which stores nothing).
+    var withoutPreload: BenchWorkload {
+        BenchWorkload(name: name, operations: operations, section: section, refusals: refusals, preload: nil, request: request)
+    }
+
     /// Reads random keys. Every key is stored by the preload first, so a 404 is an error.
     static func get(valueSize: Int) -> BenchWorkload {
-        BenchWorkload(name: "get", preload: storing(valueSize: valueSize)) { key, _, _ in
+        BenchWorkload(name: "get", operations: ["get"], preload: storing(valueSize: valueSize)) { key, _, _ in
             BenchRequest(operation: "get", key: BenchKeys.bytes(of: key), arguments: [])
+        }
+    }
+
+    /// Gets and puts over the same keys: a get with probability `readPercent` in 100, else a put
+    /// of a `valueSize`-byte value. Every key is stored by the preload first, so a 404 is an error.
+    static func mixed(valueSize: Int, readPercent: Int) -> BenchWorkload {
+        precondition((0...100).contains(readPercent), "a read percentage is between 0 and 100")
+        let store = storing(valueSize: valueSize)
+        return BenchWorkload(name: "mixed", operations: ["get", "put"], preload: store) { key, random, _ in
+            if random.below(100) < readPercent {
+                return BenchRequest(operation: "get", key: BenchKeys.bytes(of: key), arguments: [], kind: 0)
+            }
+            var request = store(key)
+            request.kind = 1
+            return request
         }
     }
 
     /// Overwrites random keys with a value of `valueSize` bytes.
     static func put(valueSize: Int) -> BenchWorkload {
         let store = storing(valueSize: valueSize)
-        return BenchWorkload(name: "put", preload: nil) { key, _, _ in store(key) }
+        return BenchWorkload(name: "put", operations: ["put"], preload: nil) { key, _, _ in store(key) }
     }
 
     /// Puts of one `valueSize`-byte value, built once and shared by every request.
@@ -61,7 +85,7 @@ struct BenchWorkload: Sendable {
         precondition(products > 0, "trade needs at least one product")
         // One arguments frame per product, built once.
         let frames = (0..<products).map { [Array(#"{"amount":1,"stock":""#.utf8) + LoadPlan.symbol($0) + Array(#""}"#.utf8)] }
-        return BenchWorkload(name: "trade", section: "customer", refusals: true, preload: nil) { key, random, _ in
+        return BenchWorkload(name: "trade", operations: ["trade"], section: "customer", refusals: true, preload: nil) { key, random, _ in
             BenchRequest(operation: "trade", key: BenchKeys.bytes(of: key), arguments: frames[random.below(frames.count)])
         }
     }
@@ -77,7 +101,7 @@ struct BenchWorkload: Sendable {
         let customerHead = Array(#"{"customer":""#.utf8)
         let symbolHead = Array(#"","symbol":""#.utf8)
         let tail = Array(#"","quantity":1}"#.utf8)
-        return BenchWorkload(name: "place", section: "order", refusals: true, preload: nil) { key, random, origin in
+        return BenchWorkload(name: "place", operations: ["place"], section: "order", refusals: true, preload: nil) { key, random, origin in
             var orderID: [UInt8] = [UInt8(ascii: "o"), UInt8(ascii: "-")]
             orderID.reserveCapacity(40)
             orderID += BenchKeys.bytes(of: origin.connection)
@@ -98,15 +122,16 @@ struct BenchWorkload: Sendable {
 
 /// The workloads `spacegrid bench` knows, by the name given on the command line.
 enum BenchWorkloadName: String, CaseIterable, ExpressibleByArgument {
-    case get, put, trade, place
+    case get, put, mixed, trade, place
 
     /// Whether the workload runs over accounts and products (loaded first unless --no-load).
     var isTrading: Bool { self == .trade || self == .place }
 
-    func workload(valueSize: Int, products: Int) -> BenchWorkload {
+    func workload(valueSize: Int, products: Int, readPercent: Int) -> BenchWorkload {
         switch self {
         case .get: .get(valueSize: valueSize)
         case .put: .put(valueSize: valueSize)
+        case .mixed: .mixed(valueSize: valueSize, readPercent: readPercent)
         case .trade: .trade(products: products)
         case .place: .place(products: products, nonce: BenchNonce.make())
         }

@@ -92,7 +92,7 @@ final class ReplicationTests: XCTestCase {
         try writer.run(milliseconds: 700)
         kill(pid, SIGCONT)
         // It comes back, learns the new table, and rejoins as a backup: it takes no primary back.
-        XCTAssertTrue(eventually(timeoutSeconds: 30) { grid.isWhole(backups: 1) }, "grid did not heal:\n\(grid.log)")
+        XCTAssertTrue(eventually(timeoutSeconds: 30) { grid.isWhole(backups: 1) }, "grid did not heal:\n\(grid.diagnostics)")
         try writer.run(milliseconds: 700)
         try writer.drain()
         let units = grid.units()

@@ -66,6 +66,19 @@ final class TestGrid {
 
     var log: String { (try? String(contentsOf: output, encoding: .utf8)) ?? "" }
 
+    /// `up`'s output, the grid's status and the last lines of every process's log: what a
+    /// failing multi-process test prints, since the folder is removed afterwards.
+    var diagnostics: String {
+        var text = log
+        if let status = try? Spacegrid.run(["status", "--broker", endpoint], timeoutSeconds: 5) { text += "\n" + status.stdout }
+        let logs = runFolder.appendingPathComponent("logs")
+        for name in ((try? FileManager.default.contentsOfDirectory(atPath: logs.path)) ?? []).sorted() {
+            let lines = ((try? String(contentsOf: logs.appendingPathComponent(name), encoding: .utf8)) ?? "").split(separator: "\n")
+            text += "\n--- \(name) (last 15 of \(lines.count) lines)\n" + lines.suffix(15).joined(separator: "\n")
+        }
+        return text
+    }
+
     /// The broker's `status --json`, parsed.
     func status() -> [String: Any]? {
         guard let result = try? Spacegrid.run(["status", "--json", "--broker", endpoint], timeoutSeconds: 10), result.status == 0 else { return nil }
