@@ -28,7 +28,7 @@ struct Bench: ParsableCommand {
             never hidden (coordinated-omission correction). The summary shows the offered
             and the achieved rate; achieved well below offered means the grid (or the
             bench) fell behind, and requests still unsent at the end are in neither the
-            ops nor the percentiles. The bench's own timing is good to about 0.1 ms.
+            ops nor the percentiles. The bench's own timing is good to about 0.2 ms.
 
             get, put: keys "0" ... "K-1" of --section. Before a `get` run the keys are
             stored with puts.

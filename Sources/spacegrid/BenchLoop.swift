@@ -70,7 +70,7 @@ final class BenchLoop {
     static let drainMilliseconds = 1_000
     /// Open loop: the longest nap while the next send is due in less than a millisecond (zmq_poll
     /// counts in milliseconds); a reply waiting meanwhile is timestamped at most this late.
-    static let napNanoseconds: UInt64 = 50_000
+    static let napNanoseconds: UInt64 = 200_000
 
     /// A request in flight: when its latency starts (send or intended send time, monotonic ns) and its operation.
     private struct Pending {
