@@ -49,12 +49,8 @@ enum Customer {
     /// How many trades an account keeps (the most recent).
     static let recentTrades = 20
 
-    private struct BalanceReply: Encodable { var balance: Int64 }
-    private struct TradeReply: Encodable { var balance: Int64; var status = "success" }
-
     static func open(_ input: OperationInput) throws(GridError) -> OperationOutput {
-        struct Arguments: Decodable { var balance: Int64? }
-        let arguments = try TradingJSON.arguments(Arguments.self, input, operation: "open")
+        let arguments = try TradingJSON.arguments(OpenArguments.self, input, operation: "open")
         let balance = try Check.nonNegative(arguments.balance ?? 0, "balance", "open")
         guard input.value == nil else { throw TradingError.exists("account '\(input.keyText)' already exists") }
         let value = TradingJSON.encode(Account(balance: balance, pending: [:], trades: []))
@@ -62,16 +58,14 @@ enum Customer {
     }
 
     static func deposit(_ input: OperationInput) throws(GridError) -> OperationOutput {
-        struct Arguments: Decodable { var amount: Int64 }
-        let amount = try Check.positive(TradingJSON.arguments(Arguments.self, input, operation: "deposit").amount, "amount", "deposit")
+        let amount = try Check.positive(TradingJSON.arguments(AmountArguments.self, input, operation: "deposit").amount, "amount", "deposit")
         var account = try stored(input)
         account.balance = try Check.sum(account.balance, amount, "balance", "deposit")
         return write(account, reply: BalanceReply(balance: account.balance))
     }
 
     static func debit(_ input: OperationInput) throws(GridError) -> OperationOutput {
-        struct Arguments: Decodable { var amount: Int64; var id: String? }
-        let arguments = try TradingJSON.arguments(Arguments.self, input, operation: "debit")
+        let arguments = try TradingJSON.arguments(AmountAndIDArguments.self, input, operation: "debit")
         let amount = try Check.nonNegative(arguments.amount, "amount", "debit")
         let id = try arguments.id.map { (id) throws(GridError) in try Check.nonEmpty(id, "id", "debit") }
         var account = try stored(input)
@@ -85,8 +79,7 @@ enum Customer {
     }
 
     static func credit(_ input: OperationInput) throws(GridError) -> OperationOutput {
-        struct Arguments: Decodable { var amount: Int64; var id: String? }
-        let arguments = try TradingJSON.arguments(Arguments.self, input, operation: "credit")
+        let arguments = try TradingJSON.arguments(AmountAndIDArguments.self, input, operation: "credit")
         let amount = try Check.nonNegative(arguments.amount, "amount", "credit")
         let id = try arguments.id.map { (id) throws(GridError) in try Check.nonEmpty(id, "id", "credit") }
         var account = try stored(input)
@@ -117,8 +110,7 @@ enum Customer {
 
     /// The seeds' example: checks the balance, debits, records the trade.
     static func trade(_ input: OperationInput) throws(GridError) -> OperationOutput {
-        struct Arguments: Decodable { var amount: Int64; var stock: String }
-        let arguments = try TradingJSON.arguments(Arguments.self, input, operation: "trade")
+        let arguments = try TradingJSON.arguments(TradeArguments.self, input, operation: "trade")
         let amount = try Check.positive(arguments.amount, "amount", "trade")
         let stock = try Check.nonEmpty(arguments.stock, "stock", "trade")
         var account = try stored(input)
@@ -135,8 +127,7 @@ enum Customer {
     // MARK: - Helpers
 
     private static func stepID(_ input: OperationInput, operation: String) throws(GridError) -> String {
-        struct Arguments: Decodable { var id: String }
-        return try Check.nonEmpty(TradingJSON.arguments(Arguments.self, input, operation: operation).id, "id", operation)
+        try Check.nonEmpty(TradingJSON.arguments(StepIDArguments.self, input, operation: operation).id, "id", operation)
     }
 
     /// The stored account: 404 when there is none, `bad_value` when the entry is no account.
@@ -149,7 +140,7 @@ enum Customer {
     }
 
     /// Writes the account (with `pending` and `trades` always present) and replies.
-    private static func write(_ account: Account, reply: some Encodable) -> OperationOutput {
+    private static func write(_ account: Account, reply: some JSONWritable) -> OperationOutput {
         var account = account
         account.pending = account.pending ?? [:]
         account.trades = account.trades ?? []

@@ -34,18 +34,14 @@ enum OrderIndex {
     /// How many order ids an index keeps (the most recent).
     static let limit = 1000
 
-    private struct IndexReply: Encodable { var count: Int; var customer: String }
-
     static func orders(_ input: OperationInput) throws(GridError) -> OperationOutput {
-        struct Arguments: Decodable {}
-        _ = try TradingJSON.arguments(Arguments.self, input, operation: "orders")
+        _ = try TradingJSON.arguments(NoArguments.self, input, operation: "orders")
         let index = try stored(input, operation: "orders")
         return .ok(TradingJSON.encode(index))
     }
 
     static func index(_ input: OperationInput) throws(GridError) -> OperationOutput {
-        struct Arguments: Decodable { var order: String }
-        let order = try TradingJSON.arguments(Arguments.self, input, operation: "index").order
+        let order = try TradingJSON.arguments(IndexArguments.self, input, operation: "index").order
         guard TradingKeys.isOrderID(order) else {
             throw .badArguments("index: 'order' must be an order id with at least one non-digit character, got '\(order)'")
         }

@@ -78,12 +78,11 @@ enum OrderWorkflow {
     // MARK: - The three functions
 
     static func start(_ input: OperationInput) -> WorkflowDecision {
-        struct Arguments: Decodable { var customer: String; var quantity: Int64; var symbol: String }
         do throws(GridError) {
             guard TradingKeys.isOrderID(input.keyText) else {
                 throw .badArguments("place: the key must be an order id with at least one non-digit character (digits only is a customer id), got '\(TradingError.text(input.key))'")
             }
-            let arguments = try TradingJSON.arguments(Arguments.self, input, operation: "place")
+            let arguments = try TradingJSON.arguments(PlaceArguments.self, input, operation: "place")
             guard TradingKeys.isCustomerID(arguments.customer) else {
                 throw .badArguments("place: 'customer' must be a customer id (digits only), got '\(arguments.customer)'")
             }
@@ -252,30 +251,6 @@ enum OrderWorkflow {
             default: self = .failed(GridError(status: status, payload: payload).code)
             }
         }
-    }
-
-    private struct ReserveReply: Decodable { var price: Int64 }
-
-    private struct StepArguments: Encodable {
-        var amount: Int64?
-        var id: String?
-        var order: String?
-        var quantity: Int64?
-    }
-
-    private struct PlacedReply: Encodable {
-        var amount: Int64
-        var order: String
-        var price: Int64
-        var status = "placed"
-    }
-
-    private struct FailedReply: Encodable {
-        var code: String
-        var message: String
-        var order: String
-        var reason: String
-        var status = "failed"
     }
 }
 

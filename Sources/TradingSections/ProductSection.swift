@@ -43,13 +43,8 @@ struct ProductValue: Codable, Equatable {
 }
 
 enum Product {
-    private struct QuoteReply: Encodable { var price: Int64; var stock: Int64; var symbol: String }
-    private struct ReserveReply: Encodable { var price: Int64; var stock: Int64 }
-    private struct StockReply: Encodable { var stock: Int64 }
-
     static func set(_ input: OperationInput) throws(GridError) -> OperationOutput {
-        struct Arguments: Decodable { var price: Int64; var stock: Int64 }
-        let arguments = try TradingJSON.arguments(Arguments.self, input, operation: "set")
+        let arguments = try TradingJSON.arguments(PriceAndStockArguments.self, input, operation: "set")
         let price = try Check.nonNegative(arguments.price, "price", "set")
         let stock = try Check.nonNegative(arguments.stock, "stock", "set")
         var pending: [String: ProductValue.Reservation] = [:]
@@ -60,15 +55,13 @@ enum Product {
     }
 
     static func quote(_ input: OperationInput) throws(GridError) -> OperationOutput {
-        struct Arguments: Decodable {}
-        _ = try TradingJSON.arguments(Arguments.self, input, operation: "quote")
+        _ = try TradingJSON.arguments(NoArguments.self, input, operation: "quote")
         let product = try stored(input)
         return .ok(TradingJSON.encode(QuoteReply(price: product.price, stock: product.stock, symbol: product.symbol ?? input.keyText)))
     }
 
     static func reserve(_ input: OperationInput) throws(GridError) -> OperationOutput {
-        struct Arguments: Decodable { var id: String; var quantity: Int64 }
-        let arguments = try TradingJSON.arguments(Arguments.self, input, operation: "reserve")
+        let arguments = try TradingJSON.arguments(ReserveArguments.self, input, operation: "reserve")
         let quantity = try Check.positive(arguments.quantity, "quantity", "reserve")
         let id = try Check.nonEmpty(arguments.id, "id", "reserve")
         var product = try stored(input)
@@ -105,8 +98,7 @@ enum Product {
     // MARK: - Helpers
 
     private static func stepID(_ input: OperationInput, operation: String) throws(GridError) -> String {
-        struct Arguments: Decodable { var id: String }
-        return try Check.nonEmpty(TradingJSON.arguments(Arguments.self, input, operation: operation).id, "id", operation)
+        try Check.nonEmpty(TradingJSON.arguments(StepIDArguments.self, input, operation: operation).id, "id", operation)
     }
 
     /// The stored product: 404 when there is none, `bad_value` when the entry is no product.
@@ -118,7 +110,7 @@ enum Product {
         return product
     }
 
-    private static func write(_ product: ProductValue, _ input: OperationInput, reply: some Encodable) -> OperationOutput {
+    private static func write(_ product: ProductValue, _ input: OperationInput, reply: some JSONWritable) -> OperationOutput {
         var product = product
         product.pending = product.pending ?? [:]
         product.symbol = product.symbol ?? input.keyText

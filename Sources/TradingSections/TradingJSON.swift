@@ -2,35 +2,40 @@ import Foundation
 import GridCore
 
 /// JSON for the trading sections: values, arguments and replies are compact
-/// JSON objects with sorted keys, encoded and decoded with Foundation's
-/// Codable. Amounts are integer cents (`Int64`), never floating point.
+/// JSON objects with sorted keys. Amounts are integer cents (`Int64`), never
+/// floating point.
+///
+/// The hot path reads with `JSONReader` and writes with `JSONWriter`, no
+/// Foundation. Whatever the reader does not take (an error, or JSON it is
+/// stricter about than Foundation, such as `1.0` for an integer) goes to
+/// Foundation's JSONDecoder as before, so values decode, and bad arguments
+/// fail with the same message, exactly as they did with Foundation alone.
 enum TradingJSON {
     /// Compact, sorted keys, `/` not escaped (step ids such as `o-17/reserve` stay readable).
-    static func encode<Value: Encodable>(_ value: Value) -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        do {
-            return Array(try encoder.encode(value))
-        } catch {
-            // Only strings, integers, arrays and objects: encoding cannot fail.
-            preconditionFailure("a trading value failed to encode: \(error)")
-        }
+    static func encode(_ value: some JSONWritable) -> [UInt8] {
+        JSONWriter.encode(value)
     }
 
     /// The value, or nil when the bytes are not one.
-    static func decode<Value: Decodable>(_ type: Value.Type, from bytes: [UInt8]) -> Value? {
+    static func decode<Value: Decodable & JSONReadable>(_ type: Value.Type, from bytes: [UInt8]) -> Value? {
+        if let value = try? JSONReader.read(type, from: bytes) { return value }
+        return foundationDecode(type, from: bytes)
+    }
+
+    /// The value as Foundation's JSONDecoder reads it (the reader's fallback).
+    static func foundationDecode<Value: Decodable>(_ type: Value.Type, from bytes: [UInt8]) -> Value? {
         try? JSONDecoder().decode(type, from: Data(bytes))
     }
 
     /// The operation's arguments: one frame holding a JSON object. No frame,
     /// or one empty frame, reads as `{}` (so `quote` needs nothing after the key).
-    static func arguments<Arguments: Decodable>(_ type: Arguments.Type, _ input: OperationInput, operation: String) throws(GridError) -> Arguments {
+    static func arguments<Arguments: Decodable & JSONReadable>(_ type: Arguments.Type, _ input: OperationInput, operation: String) throws(GridError) -> Arguments {
         guard input.arguments.count <= 1 else {
             throw .badArguments("\(operation): takes one JSON object after the key, got \(input.arguments.count) frames")
         }
         let frame = input.arguments.first ?? []
         guard let first = frame.first(where: { ![9, 10, 13, 32].contains($0) }) else {
-            return try arguments(type, Array("{}".utf8), operation: operation)
+            return try arguments(type, emptyObject, operation: operation)
         }
         guard first == UInt8(ascii: "{") else {
             throw .badArguments("\(operation): arguments must be a JSON object, got '\(TradingError.text(Array(frame.prefix(40))))'")
@@ -38,7 +43,16 @@ enum TradingJSON {
         return try arguments(type, frame, operation: operation)
     }
 
-    private static func arguments<Arguments: Decodable>(_ type: Arguments.Type, _ bytes: [UInt8], operation: String) throws(GridError) -> Arguments {
+    private static let emptyObject: [UInt8] = Array("{}".utf8)
+
+    private static func arguments<Arguments: Decodable & JSONReadable>(_ type: Arguments.Type, _ bytes: [UInt8], operation: String) throws(GridError) -> Arguments {
+        if let arguments = try? JSONReader.read(type, from: bytes) { return arguments }
+        return try foundationArguments(type, bytes, operation: operation)
+    }
+
+    /// The arguments as Foundation's JSONDecoder reads them, with a message naming the field at fault
+    /// (the reader's fallback: bad arguments, and JSON the reader is stricter about).
+    static func foundationArguments<Arguments: Decodable>(_ type: Arguments.Type, _ bytes: [UInt8], operation: String) throws(GridError) -> Arguments {
         do {
             return try JSONDecoder().decode(type, from: Data(bytes))
         } catch let error as DecodingError {
