@@ -35,6 +35,12 @@ public final class SQLiteStore: WriteBehindStore {
         self.path = path
         var configuration = Configuration()
         configuration.busyMode = .timeout(busyTimeout)
+        configuration.prepareDatabase { db in
+            // 64 MB of page cache instead of SQLite's 2 MB: a section of a million rows is
+            // about 70 MB, and batches of random keys otherwise read most pages from disk
+            // again (measured: 11k to 19k rows/s with the default on a 1M-row table).
+            try db.execute(sql: "PRAGMA cache_size = -65536")
+        }
         configuration.label = "GridStore"
         do {
             queue = try DatabaseQueue(path: path, configuration: configuration)
