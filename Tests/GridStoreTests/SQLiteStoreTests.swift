@@ -1,5 +1,6 @@
 import Foundation
 import GridCore
+import GRDB
 @testable import GridStore
 import XCTest
 
@@ -313,5 +314,37 @@ final class SQLiteStoreTests: XCTestCase {
         var none = 0
         try store.scan(section: "unknown", partitions: nil) { _, _, _, _ in none += 1 }
         XCTAssertEqual(none, 0, "a section never written reads as empty")
+    }
+
+    // MARK: - Migration
+
+    func testAVersion1FileIsRebuiltWithItsRowsAndWritesGoOn() throws {
+        // A file as the first schema left it: key-only primary key and a partition index.
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try queue.write { db in
+                try db.execute(sql: """
+                    CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY);
+                    INSERT INTO grdb_migrations VALUES ('v1');
+                    CREATE TABLE spacegrid_watermarks (section TEXT NOT NULL, partition INTEGER NOT NULL, sequence INTEGER NOT NULL,
+                        PRIMARY KEY (section, partition)) WITHOUT ROWID;
+                    INSERT INTO spacegrid_watermarks VALUES ('customer', 3, 7);
+                    CREATE TABLE "section_customer" (key BLOB PRIMARY KEY, partition INTEGER NOT NULL, value BLOB NOT NULL,
+                        version INTEGER NOT NULL, updated INTEGER NOT NULL) WITHOUT ROWID;
+                    CREATE INDEX "section_customer_partition" ON "section_customer" (partition);
+                    INSERT INTO "section_customer" VALUES (X'61', 3, X'31', 5, 0), (X'62', 3, X'32', 7, 0), (X'63', 4, X'33', 2, 0);
+                    """)
+            }
+        }
+        let store = try SQLiteStore(path: path)
+        XCTAssertEqual(try store.watermarks(section: "customer"), [3: 7])
+        XCTAssertEqual(try store.rows(section: "customer", partition: 3).map(\.key), [Array("a".utf8), Array("b".utf8)])
+        XCTAssertEqual(try store.count(section: "customer"), 3)
+        try store.commit(batch(1, [row(Array("a".utf8), Array("9".utf8), version: 8, partition: 3),
+                                   row(Array("b".utf8), nil, version: 9, partition: 3)], watermarks: [3: 9]), section: "customer")
+        XCTAssertEqual(try store.rows(section: "customer", partition: 3).map(\.value), [Array("9".utf8)])
+        XCTAssertEqual(try store.count(section: "customer"), 2, "updated in place, not added beside")
+        XCTAssertEqual(try store.strings("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE '%_partition'"), [],
+                       "the partition index is gone")
     }
 }
