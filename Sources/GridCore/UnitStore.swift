@@ -12,6 +12,15 @@ public struct UnitStore: Sendable {
         public var log: ReplicationLog
         public var acks = AckTracker()
         public var backups: [String]
+
+        /// The changes from `from` to the partition's newest, or nil when the log does not
+        /// hold them all: it starts empty after a promotion or a load from the database,
+        /// while the partition's sequence goes on from where it was. Nil means a snapshot.
+        public func replay(from: UInt64) -> [Change]? {
+            if from > store.sequence { return [] }
+            guard log.count > 0, log.newest == store.sequence else { return nil }
+            return log.changes(from: from)
+        }
     }
 
     public enum Held: Sendable {
@@ -239,7 +248,7 @@ public struct UnitStore: Sendable {
             let stalled = led[partition]!.acks.stalled(newest: newest, now: now, quietMilliseconds: resendAfterMilliseconds) { log.time(of: $0) }
             for (backup, from) in stalled {
                 // Beyond the log, the backup's own gap detection asks for a snapshot.
-                if let changes = log.changes(from: from), !changes.isEmpty {
+                if let changes = led[partition]!.replay(from: from), !changes.isEmpty {
                     directives.append(.resend(backup: backup, changes: changes))
                 }
             }

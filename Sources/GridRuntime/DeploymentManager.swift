@@ -43,6 +43,10 @@ public final class DeploymentManager {
     public private(set) var children: [Child] = []
     private var stopping = false
 
+    /// Where a grid keeps its logs and SQLite database unless told otherwise (relative to
+    /// the working directory): `up` and the processes it starts must agree on it.
+    public static func defaultRunFolder(grid: String) -> String { ".spacegrid/\(grid)" }
+
     /// - Parameters:
     ///   - topologyPath: the file the children read (they are started with it).
     ///   - executable: the `spacegrid` binary to start the children from.

@@ -130,12 +130,10 @@ extension ProcessingUnit {
         }
     }
 
-    /// Changes of a led partition from `from` on, from the log; a snapshot when the log
-    /// no longer reaches back (after a promotion or a load it starts empty).
+    /// Changes of a led partition from `from` on, or a snapshot when its log does not reach back.
     func serveReplay(to routingID: [UInt8], partition: Int, led: UnitStore.Led, from: UInt64) {
-        if from > led.store.sequence { return }
-        if led.log.count > 0, led.log.newest == led.store.sequence, let changes = led.log.changes(from: from) {
-            sendChanges(to: routingID, partition: partition, epoch: led.store.epoch, changes)
+        if let changes = led.replay(from: from) {
+            if !changes.isEmpty { sendChanges(to: routingID, partition: partition, epoch: led.store.epoch, changes) }
         } else {
             serveSnapshot(to: routingID, partition: partition, epoch: led.store.epoch)
         }

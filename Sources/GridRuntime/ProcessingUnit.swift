@@ -295,7 +295,7 @@ public final class ProcessingUnit {
     // MARK: - Requests
 
     func onRequest(client: [UInt8], envelope: [UInt8], route: Route, operationName: [UInt8], key: [UInt8], arguments: [[UInt8]]) throws(ZMQError) {
-        if loadingPartitions.contains(route.partition) {
+        if !loadingPartitions.isEmpty && loadingPartitions.contains(route.partition) {
             // Served once the partition is loaded from the database: never from an empty one.
             waitingForLoad.append(ParkedRequest(client: client, envelope: envelope, route: route, operationName: operationName, key: key, arguments: arguments))
             return

@@ -78,12 +78,11 @@ public final class PostgresStore: WriteBehindStore {
         try? group.syncShutdownGracefully()
     }
 
-    static func table(for section: String) throws(StoreError) -> String { try sectionTable(for: section) }
 
     // MARK: - Writes
 
     public func commit(_ batch: WriteBehindBuffer.Batch, section: String) throws(StoreError) {
-        let table = try Self.table(for: section)
+        let table = try sectionTable(for: section)
         let columns = try BatchColumns(batch, section: section)
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let createTable = !knownTables.contains(table)
@@ -196,7 +195,7 @@ public final class PostgresStore: WriteBehindStore {
     // MARK: - Reads
 
     public func watermarks(section: String) throws(StoreError) -> [Int: UInt64] {
-        _ = try Self.table(for: section)
+        _ = try sectionTable(for: section)
         return try withConnection("reading the watermarks of section '\(section)' from") { connection in
             var result: [Int: UInt64] = [:]
             let rows = try run("SELECT partition, sequence FROM \(Self.watermarksTable) WHERE section = $1::text", [section], connection)
@@ -209,7 +208,7 @@ public final class PostgresStore: WriteBehindStore {
     }
 
     public func rows(section: String, partition: Int) throws(StoreError) -> [(key: [UInt8], value: [UInt8], version: UInt64)] {
-        let table = try Self.table(for: section)
+        let table = try sectionTable(for: section)
         let wanted = try Self.column(partition)
         return try withConnection("reading partition \(partition) of section '\(section)' from") { connection in
             guard try exists(table, connection) else { return [] }
@@ -227,7 +226,7 @@ public final class PostgresStore: WriteBehindStore {
 
     public func scan(section: String, partitions: Set<Int>?,
                      _ each: (_ partition: Int, _ key: [UInt8], _ value: [UInt8], _ version: UInt64) -> Void) throws(StoreError) {
-        let table = try Self.table(for: section)
+        let table = try sectionTable(for: section)
         var wanted: [Int32]?
         if let partitions {
             if partitions.isEmpty { return }
@@ -256,7 +255,7 @@ public final class PostgresStore: WriteBehindStore {
     }
 
     public func partitionsWithData(section: String) throws(StoreError) -> Set<Int> {
-        let table = try Self.table(for: section)
+        let table = try sectionTable(for: section)
         return try withConnection("reading the partitions of section '\(section)' from") { connection in
             guard try exists(table, connection) else { return [] }
             return Set(try run("SELECT DISTINCT partition FROM \(table)", [], connection).map { Int(try $0.decode(Int32.self)) })
@@ -264,7 +263,7 @@ public final class PostgresStore: WriteBehindStore {
     }
 
     public func count(section: String) throws(StoreError) -> Int {
-        let table = try Self.table(for: section)
+        let table = try sectionTable(for: section)
         return try withConnection("counting the rows of section '\(section)' in") { connection in
             guard try exists(table, connection) else { return 0 }
             return Int(try run("SELECT count(*) FROM \(table)", [], connection).first?.decode(Int64.self) ?? 0)

@@ -78,12 +78,11 @@ public final class SQLiteStore: WriteBehindStore {
         }
     }
 
-    static func table(for section: String) throws(StoreError) -> String { try sectionTable(for: section) }
 
     // MARK: - Writes
 
     public func commit(_ batch: WriteBehindBuffer.Batch, section: String) throws(StoreError) {
-        let table = try Self.table(for: section)
+        let table = try sectionTable(for: section)
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let createTable = !knownTables.contains(table)
         do {
@@ -144,7 +143,7 @@ public final class SQLiteStore: WriteBehindStore {
     // MARK: - Reads
 
     public func watermarks(section: String) throws(StoreError) -> [Int: UInt64] {
-        _ = try Self.table(for: section)
+        _ = try sectionTable(for: section)
         return try read("reading the watermarks of section '\(section)'") { db in
             var result: [Int: UInt64] = [:]
             let cursor = try Row.fetchCursor(db, sql: "SELECT partition, sequence FROM \(Self.watermarksTable) WHERE section = ?",
@@ -157,7 +156,7 @@ public final class SQLiteStore: WriteBehindStore {
     }
 
     public func rows(section: String, partition: Int) throws(StoreError) -> [(key: [UInt8], value: [UInt8], version: UInt64)] {
-        let table = try Self.table(for: section)
+        let table = try sectionTable(for: section)
         return try read("reading partition \(partition) of section '\(section)'") { db in
             guard try Self.exists(table, db) else { return [] }
             var result: [(key: [UInt8], value: [UInt8], version: UInt64)] = []
@@ -173,7 +172,7 @@ public final class SQLiteStore: WriteBehindStore {
 
     public func scan(section: String, partitions: Set<Int>?,
                      _ each: (_ partition: Int, _ key: [UInt8], _ value: [UInt8], _ version: UInt64) -> Void) throws(StoreError) {
-        let table = try Self.table(for: section)
+        let table = try sectionTable(for: section)
         try read("reading section '\(section)'") { db in
             guard try Self.exists(table, db) else { return }
             // One pass in storage order, filtered here: faster than an index lookup per
@@ -191,7 +190,7 @@ public final class SQLiteStore: WriteBehindStore {
     }
 
     public func partitionsWithData(section: String) throws(StoreError) -> Set<Int> {
-        let table = try Self.table(for: section)
+        let table = try sectionTable(for: section)
         return try read("reading the partitions of section '\(section)'") { db in
             guard try Self.exists(table, db) else { return [] }
             return Set(try Int.fetchAll(db, sql: "SELECT DISTINCT partition FROM \(table)"))
@@ -199,7 +198,7 @@ public final class SQLiteStore: WriteBehindStore {
     }
 
     public func count(section: String) throws(StoreError) -> Int {
-        let table = try Self.table(for: section)
+        let table = try sectionTable(for: section)
         return try read("counting the rows of section '\(section)'") { db in
             guard try Self.exists(table, db) else { return 0 }
             return try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table)") ?? 0

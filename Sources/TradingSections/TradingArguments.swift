@@ -85,25 +85,8 @@ struct AmountAndIDArguments: Decodable, Equatable, JSONReadable {
     }
 }
 
-/// `trade {"amount":A,"stock":"AAPL"}`.
-struct TradeArguments: Decodable, Equatable, JSONReadable {
-    var amount: Int64
-    var stock: String
-
-    init(json reader: inout JSONReader) throws(JSONReader.Failure) {
-        var amount: Int64?
-        var stock: String?
-        try reader.readObject { reader, key throws(JSONReader.Failure) in
-            switch key {
-            case "amount": try reader.first(&amount)
-            case "stock": try reader.first(&stock)
-            default: try reader.skipValue()
-            }
-        }
-        self.amount = try JSONReader.required(amount, "amount")
-        self.stock = try JSONReader.required(stock, "stock")
-    }
-}
+/// `trade {"amount":A,"stock":"AAPL"}`: the same shape as the trade it records.
+typealias TradeArguments = Account.Trade
 
 // MARK: - Product
 

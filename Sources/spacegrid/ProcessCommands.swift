@@ -37,7 +37,7 @@ struct ProcessOptions: ParsableArguments {
     func database(of topology: Topology) throws -> GridDatabase? {
         guard let config = topology.database else { return nil }
         do {
-            return try GridDatabase(config: config, grid: topology.grid, runFolder: runFolder ?? ".spacegrid/\(topology.grid)")
+            return try GridDatabase(config: config, grid: topology.grid, runFolder: runFolder ?? DeploymentManager.defaultRunFolder(grid: topology.grid))
         } catch {
             FileHandle.standardError.write(Data("spacegrid: error: \(error.description)\n".utf8))
             throw ExitCode(2)

@@ -35,7 +35,7 @@ struct Up: ParsableCommand {
             FileHandle.standardError.write(Data("\(error.description)\n".utf8))
             throw ExitCode(2)
         }
-        let folder = runFolder ?? ".spacegrid/\(topology.grid)"
+        let folder = runFolder ?? DeploymentManager.defaultRunFolder(grid: topology.grid)
         // A database the children could not reach by its configuration (an unset URL
         // variable) is refused before anything starts, rather than by every child.
         if let config = topology.database {

@@ -476,4 +476,15 @@ final class UnitStoreLagTests: XCTestCase {
         XCTAssertFalse(store.installLoaded(partition: 1, entries: loaded, sequence: 9))
         XCTAssertFalse(store.installLoaded(partition: 7, entries: loaded, sequence: 9))
     }
+
+    func testReplayNeedsASnapshotWhenTheLogStartsAfterThePartitionsHistory() {
+        var store = UnitStore()
+        _ = store.onAssign([Assignment(lease: Lease(partition: 0, epoch: 1, role: .primary), primary: "u1", backups: [])], now: 0)
+        XCTAssertTrue(store.installLoaded(partition: 0, entries: [Array("a".utf8): Entry(value: [1], version: 9)], sequence: 9))
+        XCTAssertEqual(store.led(0)?.replay(from: 10), [], "nothing after the newest")
+        XCTAssertNil(store.led(0)?.replay(from: 3), "the loaded history is not in the log")
+        _ = store.write(partition: 0, key: Array("b".utf8), .put([2]), sync: false, now: 1)
+        XCTAssertEqual(store.led(0)?.replay(from: 10)?.map(\.sequence), [10])
+        XCTAssertNil(store.led(0)?.replay(from: 9), "9 came from the database, not the log")
+    }
 }

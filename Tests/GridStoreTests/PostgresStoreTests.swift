@@ -22,7 +22,7 @@ final class PostgresStoreTests: XCTestCase {
         guard let url = Self.url, !sections.isEmpty else { return }
         let store = try PostgresStore(url: url)
         for section in sections {
-            _ = try store.strings("DROP TABLE IF EXISTS \(try PostgresStore.table(for: section))")
+            _ = try store.strings("DROP TABLE IF EXISTS \(try sectionTable(for: section))")
             _ = try store.strings("DELETE FROM spacegrid_watermarks WHERE section = '\(section)'")
         }
     }
@@ -227,7 +227,7 @@ final class PostgresStoreTests: XCTestCase {
         try store.commit(batch(1, [row([1], [1], version: 1, section: customer)], watermarks: [0: 1]), section: customer)
         // The server refuses the batch part way (a constraint the store does not know of): the
         // replace and upsert before it are undone with it.
-        let table = try PostgresStore.table(for: customer)
+        let table = try sectionTable(for: customer)
         _ = try store.strings("ALTER TABLE \(table) ADD CONSTRAINT small CHECK (length(value) < 100)")
         let refused = batch(2, [row([2], [2], version: 2, section: customer),
                                 row([3], [UInt8](repeating: 3, count: 200), version: 3, section: customer)],

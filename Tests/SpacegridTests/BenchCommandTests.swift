@@ -108,8 +108,10 @@ final class BenchCommandTests: XCTestCase {
         let summary = try bench(grid, ["put", "--keys", "1000", "--rate", "500"])
         checkMeasurement(summary, "open loop")
         XCTAssertEqual(number(summary["rate_offered"]), 500)
-        let achieved = number(summary["ops_per_s"]) ?? 0
-        XCTAssertTrue((100...1_000).contains(achieved), "achieved \(achieved) ops/s for 500 offered")
+        // The schedule never sends ahead of the offered rate (how far below it lands is the machine's speed).
+        let ops = number(summary["ops"]) ?? 0
+        let seconds = number(summary["duration_s"]) ?? 0
+        XCTAssertLessThanOrEqual(ops, 500 * seconds + 8, "\(ops) requests in \(seconds) s for 500 offered")
     }
 
     func testMixedCountsGetsAndPuts() throws {
