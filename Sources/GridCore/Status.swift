@@ -23,9 +23,13 @@ public enum Status: UInt16, Sendable, Equatable, CaseIterable {
 
     /// The three ASCII digits on the wire.
     public var ascii: [UInt8] {
+        if self == .ok { return Self.okASCII }
         let value = rawValue
         return [UInt8(48 + value / 100), UInt8(48 + (value / 10) % 10), UInt8(48 + value % 10)]
     }
+
+    /// "200", made once: nearly every reply carries it.
+    private static let okASCII: [UInt8] = Array("200".utf8)
 
     /// Parses three ASCII digits; nil for anything else.
     public init?<Bytes: Collection>(ascii bytes: Bytes) where Bytes.Element == UInt8 {

@@ -70,26 +70,28 @@ extension Broker {
             return
         }
         try route(PendingRequest(
-            client: client, envelope: request.envelope, section: section.name, partition: partition,
+            client: client, envelope: request.envelope, section: section.name, sectionIndex: section.index, partition: partition,
             operation: request.operation, key: request.key, arguments: request.arguments, since: monotonicMilliseconds()))
     }
 
     /// Sends a request to its partition's primary, or parks it until there is one.
     func route(_ request: PendingRequest) throws(ZMQError) {
-        guard let (unit, epoch) = table.primary(section: request.section, partition: request.partition),
-              let routingID = routingIDs[unit] else {
+        if !routesValid { rebuildRoutes() }
+        let row = routes[request.sectionIndex]
+        guard row.indices.contains(request.partition), let target = row[request.partition] else {
             try park(request)
             return
         }
         let envelope = request.envelope.encoded
         let message = UnitMessage.request(
-            client: request.client, envelope: envelope, route: Route(partition: request.partition, epoch: epoch),
+            client: request.client, envelope: envelope, route: Route(partition: request.partition, epoch: target.epoch),
             operation: request.operation, key: request.key, arguments: request.arguments)
-        switch try backend.send([routingID] + message.frames) {
+        switch try backend.send(target.routingID, message.frames) {
         case .sent:
-            units[routingID]?.requests += 1
-            inFlight[RequestKey(client: request.client, envelope: envelope)] = InFlight(request: request, unit: routingID)
+            target.requests.count += 1
+            inFlight[RequestKey(client: request.client, envelope: envelope)] = InFlight(request: request, unit: target.routingID)
         case .wouldBlock:
+            let unit = units[target.routingID]?.name ?? "?"
             try refuse(request.client, request.envelope, GridError(.unavailable, "unit_busy", "unit \(unit) is saturated; retry"))
         case .unroutable:
             // The unit's connection is gone; heartbeats will declare it dead and the request moves then.
@@ -137,8 +139,7 @@ extension Broker {
     }
 
     func sendToClient(_ client: [UInt8], envelope: ClientEnvelope, status: Status, payload: [UInt8], meta: [UInt8]) throws(ZMQError) {
-        let frames = [client] + ClientWire.encodeReply(envelope: envelope, status: status, payload: payload, meta: meta)
-        if try frontend.send(frames) != .sent {
+        if try frontend.send(client, ClientWire.encodeReply(envelope: envelope, status: status, payload: payload, meta: meta)) != .sent {
             // The client is gone or not reading: a ROUTER must never block on it.
             counters.dropped += 1
         }

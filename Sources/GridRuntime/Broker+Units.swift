@@ -29,11 +29,14 @@ extension Broker {
             // A unit we declared dead (its replies are not trusted: it may hold an old
             // epoch), or one from before a broker restart: it must say READY again.
             if case .disconnect = message { return }
-            _ = try backend.send([routingID] + UnitMessage.disconnect.frames)
+            _ = try backend.send(routingID, UnitMessage.disconnect.frames)
             return
         }
-        units[routingID]?.lastHeard = now
-        monitor.onHeard(unit.name, now: now)
+        if unit.lastHeard != now {
+            // Once per millisecond at most: a busy unit's replies would otherwise pay two lookups each.
+            units[routingID]?.lastHeard = now
+            monitor.onHeard(unit.name, now: now)
+        }
         switch message {
         case .reply(let client, let envelopeBytes, let status, let payload, let meta):
             try onReply(routingID, client: client, envelopeBytes: envelopeBytes, status: status, payload: payload, meta: meta)
@@ -71,7 +74,7 @@ extension Broker {
     func onReady(_ routingID: [UInt8], section: String, name: String, report: UnitReport, now: UInt64) throws(ZMQError) {
         guard var route = sectionsByBytes[Array(section.utf8)] else {
             logger.warning("refused a unit for an unknown section", metadata: ["grid.unit": "\(name)", "grid.section": "\(section)"])
-            _ = try backend.send([routingID] + UnitMessage.disconnect.frames)
+            _ = try backend.send(routingID, UnitMessage.disconnect.frames)
             return
         }
         if let old = routingIDs[name] {
@@ -83,6 +86,7 @@ extension Broker {
         if units[routingID] != nil { try onUnitGone(routingID) }
         for operation in report.operations { route.operations.insert(Array(operation.utf8)) }
         sectionsByBytes[Array(section.utf8)] = route
+        routesValid = false
         units[routingID] = UnitRecord(name: name, section: section, pid: report.pid, publisher: report.publisher, replication: report.replication, lastHeard: now)
         routingIDs[name] = routingID
         monitor.onHeard(name, now: now)
@@ -112,6 +116,7 @@ extension Broker {
     /// A unit is gone (dead, left, or replaced): update the table, then route its requests again.
     func onUnitGone(_ routingID: [UInt8]) throws(ZMQError) {
         guard let unit = units.removeValue(forKey: routingID) else { return }
+        routesValid = false
         if routingIDs[unit.name] == routingID { routingIDs[unit.name] = nil }
         monitor.forget(unit.name)
         let stranded = inFlight.filter { $0.value.unit == routingID }
@@ -158,6 +163,7 @@ extension Broker {
     /// and the requests that waited for a primary.
     func apply(_ changes: [TableChange]) throws(ZMQError) {
         guard !changes.isEmpty else { return }
+        routesValid = false
         var leases: [[String: Any]] = []
         var backups: [[String: Any]] = []
         var caughtUp: [String: [Int]] = [:]
@@ -228,7 +234,7 @@ extension Broker {
             guard let record = routingIDs[name].flatMap({ units[$0] }) else { continue }
             peers[name] = AssignBody.Peer(publisher: record.publisher, replication: record.replication)
         }
-        _ = try backend.send([routingID] + UnitMessage.assign(AssignBody(assignments: assignments, peers: peers)).frames)
+        _ = try backend.send(routingID, UnitMessage.assign(AssignBody(assignments: assignments, peers: peers)).frames)
     }
 
     /// Publishes a grid event: topic frame, then a JSON object with the time.

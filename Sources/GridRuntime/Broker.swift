@@ -28,6 +28,11 @@ public final class Broker {
     var routingIDs: [String: [UInt8]] = [:]
     /// Sections by their name's bytes, so routing never builds a String.
     var sectionsByBytes: [[UInt8]: SectionRoute] = [:]
+    /// Each partition's primary, by section index then partition: what `route`
+    /// reads per request instead of the table and two dictionaries.
+    /// Rebuilt lazily after anything that may move a primary (`routesValid`).
+    var routes: [[RouteTarget?]] = []
+    var routesValid = false
     /// Requests sent to a unit and not answered yet.
     var inFlight: [RequestKey: InFlight] = [:]
     /// Requests for partitions without a primary, by section and partition.
@@ -45,9 +50,24 @@ public final class Broker {
 
     /// What routing needs of a section, precomputed.
     struct SectionRoute {
+        /// The section's place in the topology, its row in `routes`.
+        var index: Int
         var name: String
         var partitioner: Partitioner
         var operations: Set<[UInt8]>
+    }
+
+    /// Where a partition's requests go: its primary's routing id and epoch.
+    struct RouteTarget {
+        var routingID: [UInt8]
+        var epoch: UInt64
+        var requests: RequestCounter
+    }
+
+    /// A unit's request count, shared by its record and its `routes` entries
+    /// so that counting a request costs no dictionary lookup.
+    final class RequestCounter {
+        var count: UInt64 = 0
     }
 
     /// A live unit as the broker sees it.
@@ -57,7 +77,8 @@ public final class Broker {
         var pid: Int32
         var publisher: String
         var replication: String
-        var requests: UInt64 = 0
+        let requestCounter = RequestCounter()
+        var requests: UInt64 { requestCounter.count }
         var lastHeard: UInt64
         /// Requests and changes the unit refused for an old epoch, as it last reported.
         var fenced: UInt64 = 0
@@ -75,6 +96,7 @@ public final class Broker {
         var client: [UInt8]
         var envelope: ClientEnvelope
         var section: String
+        var sectionIndex: Int
         var partition: Int
         var operation: [UInt8]
         var key: [UInt8]
@@ -87,6 +109,13 @@ public final class Broker {
     struct RequestKey: Hashable {
         var client: [UInt8]
         var envelope: [UInt8]
+
+        /// Hashes the bytes in bulk: `[UInt8]`'s own `hash(into:)` feeds the hasher one byte at a time.
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(client.count)
+            client.withUnsafeBytes { hasher.combine(bytes: $0) }
+            envelope.withUnsafeBytes { hasher.combine(bytes: $0) }
+        }
     }
 
     struct InFlight {
@@ -129,9 +158,9 @@ public final class Broker {
             PartitionTable.SectionSpec(name: $0.name, partitioner: $0.partitioner, expectedUnits: $0.units, backups: $0.backups)
         })
         monitor = HeartbeatMonitor(intervalMilliseconds: broker.heartbeatMilliseconds, liveness: broker.liveness)
-        for section in topology.sections {
+        for (index, section) in topology.sections.enumerated() {
             sectionsByBytes[Array(section.name.utf8)] = SectionRoute(
-                name: section.name, partitioner: section.partitioner,
+                index: index, name: section.name, partitioner: section.partitioner,
                 operations: Set(DataOperation.allCases.map { Array($0.rawValue.utf8) }))
         }
     }
@@ -154,7 +183,7 @@ public final class Broker {
             try onTick(now: monotonicMilliseconds())
         }
         for routingID in units.keys {
-            _ = try? backend.send([routingID] + UnitMessage.disconnect.frames)
+            _ = try? backend.send(routingID, UnitMessage.disconnect.frames)
         }
         frontend.close()
         backend.close()
@@ -165,17 +194,32 @@ public final class Broker {
     static let drainBatch = 512
 
     func drainFrontend() throws(ZMQError) {
+        var frames: [[UInt8]] = []
         for _ in 0..<Self.drainBatch {
-            guard let frames = try frontend.receive() else { return }
+            guard try frontend.receive(into: &frames) else { return }
             try onClientMessage(frames)
         }
     }
 
     func drainBackend() throws(ZMQError) {
+        var frames: [[UInt8]] = []
         for _ in 0..<Self.drainBatch {
-            guard let frames = try backend.receive() else { return }
+            guard try backend.receive(into: &frames) else { return }
             try onUnitMessage(frames)
         }
+    }
+
+    /// Fills `routes` from the table and the live units.
+    func rebuildRoutes() {
+        routes = topology.sections.map { section in
+            let count = table.sections[section.name]?.slots.count ?? 0
+            return (0..<count).map { partition in
+                guard let (unit, epoch) = table.primary(section: section.name, partition: partition),
+                      let routingID = routingIDs[unit], let record = units[routingID] else { return nil }
+                return RouteTarget(routingID: routingID, epoch: epoch, requests: record.requestCounter)
+            }
+        }
+        routesValid = true
     }
 
     /// Heartbeats out, dead units out, delayed placements in, expired waits answered.
@@ -184,7 +228,7 @@ public final class Broker {
             lastHeartbeatSent = now
             let heartbeat = UnitMessage.heartbeat.frames
             for routingID in units.keys {
-                _ = try backend.send([routingID] + heartbeat)
+                _ = try backend.send(routingID, heartbeat)
             }
         }
         for name in monitor.onTick(now: now) {

@@ -49,16 +49,32 @@ public enum UnitMessage: Sendable, Equatable {
 
     // MARK: - Encoding
 
+    /// Each command's frame, made once: requests and replies are the hot path.
+    private static let commandFrames: [[UInt8]] = (0...UInt8.max).map { [$0] }
+
     /// The frames, starting with the empty delimiter (routing id not included).
     public var frames: [[UInt8]] {
-        let prefix: [[UInt8]] = [[], Self.header, [command.rawValue]]
+        let prefix: [[UInt8]] = [[], Self.header, Self.commandFrames[Int(command.rawValue)]]
         switch self {
         case .ready(let section, let unit, let report):
             return prefix + [Array(section.utf8), Array(unit.utf8), report.encoded]
         case .request(let client, let envelope, let route, let operation, let key, let arguments):
-            return prefix + [client, [], envelope, Self.encode(route), operation, key] + arguments
+            // One array, sized once: this runs for every request the broker routes.
+            var frames: [[UInt8]] = []
+            frames.reserveCapacity(9 + arguments.count)
+            frames.append([])
+            frames.append(Self.header)
+            frames.append(Self.commandFrames[Int(Command.request.rawValue)])
+            frames.append(client)
+            frames.append([])
+            frames.append(envelope)
+            frames.append(Self.encode(route))
+            frames.append(operation)
+            frames.append(key)
+            frames.append(contentsOf: arguments)
+            return frames
         case .reply(let client, let envelope, let status, let payload, let meta):
-            return prefix + [client, [], envelope, status.ascii, payload, meta]
+            return [[], Self.header, Self.commandFrames[Int(Command.reply.rawValue)], client, [], envelope, status.ascii, payload, meta]
         case .heartbeat, .disconnect:
             return prefix
         case .assign(let body):
@@ -72,7 +88,10 @@ public enum UnitMessage: Sendable, Equatable {
     }
 
     static func encode(_ route: Route) -> [UInt8] {
-        BigEndian.bytes(UInt32(route.partition)) + BigEndian.bytes(route.epoch)
+        var writer = ByteWriter(capacity: 12)
+        writer.uint32(UInt32(route.partition))
+        writer.uint64(route.epoch)
+        return writer.bytes
     }
 
     // MARK: - Decoding
@@ -87,11 +106,11 @@ public enum UnitMessage: Sendable, Equatable {
         guard commandFrame.count == 1, let command = Command(rawValue: commandFrame[0]) else {
             return .failure(.malformed("unknown worker command \(commandFrame.map { String($0, radix: 16) })"))
         }
-        let body = Array(rest)
         switch command {
         case .heartbeat: return .success(.heartbeat)
         case .disconnect: return .success(.disconnect)
         case .ready:
+            let body = Array(rest)
             guard body.count == 3 else {
                 return .failure(.malformed("READY needs section, unit name and report (a plain MDP worker is not supported yet)"))
             }
@@ -102,20 +121,25 @@ public enum UnitMessage: Sendable, Equatable {
             guard let report = UnitReport(decoding: body[2]) else { return .failure(.malformed("READY with an unreadable report")) }
             return .success(.ready(section: section, unit: unit, report: report))
         case .request:
-            guard body.count >= 6, body[1].isEmpty, body[3].count == 12 else {
+            let b = rest.startIndex
+            guard rest.count >= 6, rest[b + 1].isEmpty, rest[b + 3].count == 12 else {
                 return .failure(.malformed("REQUEST with a bad envelope"))
             }
-            let route = Route(partition: Int(BigEndian.uint32(body[3].prefix(4))), epoch: BigEndian.uint64(body[3].dropFirst(4)))
-            return .success(.request(client: body[0], envelope: body[2], route: route, operation: body[4], key: body[5], arguments: Array(body.dropFirst(6))))
+            let route = Route(partition: Int(BigEndian.uint32(rest[b + 3].prefix(4))), epoch: BigEndian.uint64(rest[b + 3].dropFirst(4)))
+            return .success(.request(client: rest[b], envelope: rest[b + 2], route: route, operation: rest[b + 4], key: rest[b + 5],
+                                     arguments: rest.count > 6 ? Array(rest.dropFirst(6)) : []))
         case .reply:
-            guard body.count == 6, body[1].isEmpty, let status = Status(ascii: body[3]) else {
+            let b = rest.startIndex
+            guard rest.count == 6, rest[b + 1].isEmpty, let status = Status(ascii: rest[b + 3]) else {
                 return .failure(.malformed("REPLY with a bad envelope or status"))
             }
-            return .success(.reply(client: body[0], envelope: body[2], status: status, payload: body[4], meta: body[5]))
+            return .success(.reply(client: rest[b], envelope: rest[b + 2], status: status, payload: rest[b + 4], meta: rest[b + 5]))
         case .assign:
+            let body = Array(rest)
             guard body.count == 1, let assign = AssignBody(decoding: body[0]) else { return .failure(.malformed("ASSIGN with an unreadable body")) }
             return .success(.assign(assign))
         case .report:
+            let body = Array(rest)
             guard (1...3).contains(body.count), body.dropFirst().allSatisfy({ $0.count == 8 }), body[0].count % ReportRecord.size == 0 else {
                 return .failure(.malformed("REPORT with a bad record list"))
             }

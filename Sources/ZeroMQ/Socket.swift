@@ -174,19 +174,38 @@ public final class Socket {
         precondition(!frames.isEmpty, "a message has at least one frame")
         let last = frames.count - 1
         for index in 0...last {
-            var flags: Int32 = blocking ? 0 : ZMQ_DONTWAIT
-            if index < last { flags |= ZMQ_SNDMORE }
-            while true {
-                let rc = frames[index].withUnsafeBytes { zmq_send(handle, $0.baseAddress, $0.count, flags) }
-                if rc >= 0 { break }
-                let error = zmq_errno()
-                if error == EINTR { continue }
-                if index == 0 && error == EAGAIN { return .wouldBlock }
-                if index == 0 && error == EHOSTUNREACH { return .unroutable }
-                throw ZMQError(call: "zmq_send", errno: error)
-            }
+            if let refused = try sendFrame(frames[index], first: index == 0, more: index < last, blocking: blocking) { return refused }
         }
         return .sent
+    }
+
+    /// Sends `head` (a routing id) and then `frames` as one message without
+    /// building the joined array: a router forwards every message this way.
+    public func send(_ head: [UInt8], _ frames: [[UInt8]]) throws(ZMQError) -> SendResult {
+        checkOwner()
+        if let refused = try sendFrame(head, first: true, more: !frames.isEmpty, blocking: false) { return refused }
+        let last = frames.count - 1
+        for index in frames.indices {
+            _ = try sendFrame(frames[index], first: false, more: index < last, blocking: false)
+        }
+        return .sent
+    }
+
+    /// One frame; a refusal is only possible on the first frame (the rest are
+    /// queued with it atomically), so later frames never return one.
+    @inline(__always)
+    private func sendFrame(_ frame: [UInt8], first: Bool, more: Bool, blocking: Bool) throws(ZMQError) -> SendResult? {
+        var flags: Int32 = blocking ? 0 : ZMQ_DONTWAIT
+        if more { flags |= ZMQ_SNDMORE }
+        while true {
+            let rc = frame.withUnsafeBytes { zmq_send(handle, $0.baseAddress, $0.count, flags) }
+            if rc >= 0 { return nil }
+            let error = zmq_errno()
+            if error == EINTR { continue }
+            if first && error == EAGAIN { return .wouldBlock }
+            if first && error == EHOSTUNREACH { return .unroutable }
+            throw ZMQError(call: "zmq_send", errno: error)
+        }
     }
 
     // MARK: - Receiving
@@ -200,8 +219,16 @@ public final class Socket {
     ///
     /// Uses `zmq_msg_t`, so no frame is ever truncated (trap 6).
     public func receive(blocking: Bool) throws(ZMQError) -> [[UInt8]]? {
-        checkOwner()
         var frames: [[UInt8]] = []
+        return try receive(into: &frames, blocking: blocking) ? frames : nil
+    }
+
+    /// Receives one whole multipart message into `frames` (emptied first, its
+    /// capacity kept, so a loop reusing one array allocates only the frames);
+    /// false when not `blocking` and none waits.
+    public func receive(into frames: inout [[UInt8]], blocking: Bool = false) throws(ZMQError) -> Bool {
+        checkOwner()
+        frames.removeAll(keepingCapacity: true)
         var message = zmq_msg_t()
         zmq_msg_init(&message)
         defer { zmq_msg_close(&message) }
@@ -211,7 +238,7 @@ public final class Socket {
             if rc < 0 {
                 let error = zmq_errno()
                 if error == EINTR { continue }
-                if error == EAGAIN && frames.isEmpty { return nil }
+                if error == EAGAIN && frames.isEmpty { return false }
                 throw ZMQError(call: "zmq_msg_recv", errno: error)
             }
             let size = zmq_msg_size(&message)
@@ -221,7 +248,7 @@ public final class Socket {
                 let data = zmq_msg_data(&message)!
                 frames.append([UInt8](UnsafeRawBufferPointer(start: data, count: size)))
             }
-            if zmq_msg_more(&message) == 0 { return frames }
+            if zmq_msg_more(&message) == 0 { return true }
             // The remaining frames of a multipart message are already here.
             flags = 0
         }

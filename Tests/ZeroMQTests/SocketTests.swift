@@ -23,6 +23,31 @@ final class SocketTests: XCTestCase {
         XCTAssertEqual(try dealer.receive(blocking: true), [Array("back".utf8)])
     }
 
+    func testRoutedSendAndReceiveIntoAReusedArrayKeepEveryFrame() throws {
+        let router = try Socket(context, .router, linger: 0)
+        let dealer = try Socket(context, .dealer, linger: 0)
+        defer { router.close(); dealer.close() }
+        try router.setRouterMandatory()
+        try router.bind("inproc://routed")
+        try dealer.connect("inproc://routed")
+        var frames: [[UInt8]] = [Array("stale".utf8)]
+        XCTAssertFalse(try router.receive(into: &frames), "nothing waits yet")
+        XCTAssertTrue(frames.isEmpty, "the array is emptied even when nothing waits")
+        XCTAssertEqual(try dealer.send([Array("one".utf8), [], Array("three".utf8)], blocking: true), .sent)
+        XCTAssertTrue(try router.receive(into: &frames, blocking: true))
+        XCTAssertEqual(frames.count, 4)
+        let peer = frames[0]
+        XCTAssertEqual(Array(frames.dropFirst()), [Array("one".utf8), [], Array("three".utf8)])
+        // The routing id goes first, then the frames, as one message.
+        XCTAssertEqual(try router.send(peer, [Array("a".utf8), Array("b".utf8)]), .sent)
+        XCTAssertEqual(try dealer.receive(blocking: true), [Array("a".utf8), Array("b".utf8)])
+        XCTAssertEqual(try router.send(Array("nobody".utf8), [Array("x".utf8)]), .unroutable)
+        // Reusing the array for the next message replaces, never appends.
+        XCTAssertEqual(try dealer.send([Array("again".utf8)], blocking: true), .sent)
+        XCTAssertTrue(try router.receive(into: &frames, blocking: true))
+        XCTAssertEqual(frames, [peer, Array("again".utf8)])
+    }
+
     func testRouterMandatoryReportsAnUnknownPeerInsteadOfDroppingSilently() throws {
         let router = try Socket(context, .router, linger: 0)
         defer { router.close() }
