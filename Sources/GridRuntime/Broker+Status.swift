@@ -23,6 +23,7 @@ extension Broker {
                     publisher: record?.publisher ?? "", fenced: record?.fenced ?? 0)
                 status.replication = record?.replication ?? ""
                 status.loading = record?.loading
+                status.clients = record?.clients ?? ""
                 return status
             }
             let partitioning: String

@@ -87,7 +87,7 @@ extension Broker {
         for operation in report.operations { route.operations.insert(Array(operation.utf8)) }
         sectionsByBytes[Array(section.utf8)] = route
         routesValid = false
-        units[routingID] = UnitRecord(name: name, section: section, pid: report.pid, publisher: report.publisher, replication: report.replication, lastHeard: now)
+        units[routingID] = UnitRecord(name: name, section: section, pid: report.pid, publisher: report.publisher, replication: report.replication, clients: report.clients ?? "", lastHeard: now)
         routingIDs[name] = routingID
         monitor.onHeard(name, now: now)
         logger.info("unit joined", metadata: [

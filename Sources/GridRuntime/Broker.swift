@@ -77,6 +77,8 @@ public final class Broker {
         var pid: Int32
         var publisher: String
         var replication: String
+        /// Where the unit takes direct requests ("" when it takes none).
+        var clients: String
         let requestCounter = RequestCounter()
         var requests: UInt64 { requestCounter.count }
         var lastHeard: UInt64

@@ -153,7 +153,7 @@ extension ProcessingUnit {
         for directive in directives {
             switch directive {
             case .release(let token):
-                for frames in heldReplies.removeValue(forKey: token) ?? [] { try sendToBroker(frames) }
+                for held in heldReplies.removeValue(forKey: token) ?? [] { try send(held) }
                 let now = monotonicMilliseconds()
                 for pending in heldCalls.removeValue(forKey: token) ?? [] {
                     try send(pending.call, workflow: pending.workflow, partition: pending.partition, key: pending.key, now: now)

@@ -66,7 +66,7 @@ extension ProcessingUnit {
         let replies = waiters.clients.map { replyFrames($0.client, $0.envelope, outcome) }
         if let token {
             // The result is only true once its entry is on the backups.
-            heldReplies[token, default: []] += replies
+            heldReplies[token, default: []] += replies.map { HeldReply(path: .broker, frames: $0) }
         } else {
             for frames in replies { try sendToBroker(frames) }
         }

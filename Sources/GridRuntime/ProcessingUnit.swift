@@ -16,7 +16,9 @@ import Glibc
 /// - a DEALER to the broker (`MDPW01`): requests in, replies, reports and heartbeats out;
 /// - a PUB: the changes of the partitions it leads, and invalidation events;
 /// - a ROUTER: snapshots and catch-ups for its backups, and their acknowledgements;
-/// - a SUB and one DEALER per primary it follows, for the partitions it backs up.
+/// - a SUB and one DEALER per primary it follows, for the partitions it backs up;
+/// - a ROUTER for direct requests from partition-aware clients (`SGD01`), when
+///   it knows its section's partitioner to check them with.
 ///
 /// The data, leases and replication bookkeeping live in the pure `UnitStore`;
 /// this shell moves frames and keeps the replies that wait for backups.
@@ -44,6 +46,9 @@ public final class ProcessingUnit {
         public var database: (@Sendable () throws(StoreError) -> any WriteBehindStore)?
         /// How long a stopping unit waits for the mirror to store what it led.
         public var mirrorWaitMilliseconds: Int = 10_000
+        /// The section's partitioner. With it the unit takes direct requests from
+        /// partition-aware clients, checking that each key is in the partition named.
+        public var partitioner: Partitioner?
 
         public init(section: String, name: String, broker: String, heartbeatMilliseconds: Int, liveness: Int,
                     mode: BackupMode = .sync, replicationIntervalMilliseconds: Int = 50, host: String = "127.0.0.1", partitionCount: Int = 271,
@@ -79,7 +84,10 @@ public final class ProcessingUnit {
 
     public internal(set) var store = UnitStore()
     /// Replies that wait for backups (sync mode), by token.
-    var heldReplies: [Int: [[[UInt8]]]] = [:]
+    var heldReplies: [Int: [HeldReply]] = [:]
+    /// The ROUTER direct requests come in on, and where it listens.
+    let clientRouter: Socket?
+    public let clientEndpoint: String?
     /// Workflows: the DEALER their steps go out on, the steps awaiting replies, and the clients waiting for results.
     var workflowClient: Socket?
     var workflowCalls: [UInt64: PendingCall] = [:]
@@ -131,6 +139,18 @@ public final class ProcessingUnit {
         replicationEndpoint = replicationRouter.lastEndpoint
         subscriber = try Socket(context, .sub, linger: 0)
         try subscriber.setHighWaterMarks(send: 1_000, receive: 1_000_000)
+        if configuration.partitioner != nil {
+            let router = try Socket(context, .router, linger: 0)
+            try router.setRouterMandatory()
+            try router.setHighWaterMarks(send: 200_000, receive: 200_000)
+            try router.setMaximumMessageSize(Int64(Self.maximumDirectBytes) * 4)
+            try router.bind("tcp://\(configuration.host):*")
+            clientRouter = router
+            clientEndpoint = router.lastEndpoint
+        } else {
+            clientRouter = nil
+            clientEndpoint = nil
+        }
     }
 
     /// Connects, registers and serves until `signal` is raised; then says goodbye.
@@ -149,8 +169,9 @@ public final class ProcessingUnit {
             poller.add(replicationRouter)
             poller.add(subscriber)
             let workflowIndex = workflowClient.map { poller.add($0) }
+            let clientIndex = clientRouter.map { poller.add($0) }
             let peerList = Array(peers)
-            let peerBase = (workflowIndex ?? 2) + 1
+            let peerBase = (clientIndex ?? workflowIndex ?? 2) + 1
             for (_, socket) in peerList { poller.add(socket) }
             try poller.poll(timeoutMilliseconds: tick)
 
@@ -168,6 +189,7 @@ public final class ProcessingUnit {
                 try drainPeer(name, socket)
             }
             if let workflowIndex, poller.isReadable(workflowIndex) { try drainWorkflowReplies() }
+            if let clientIndex, poller.isReadable(clientIndex) { try drainDirectRequests() }
             try flushAcknowledgements()
             if !loaders.isEmpty { try installColdStarts() }
 
@@ -203,6 +225,7 @@ public final class ProcessingUnit {
         publisher.close()
         replicationRouter.close()
         subscriber.close()
+        clientRouter?.close()
     }
 
     // MARK: - Broker
@@ -217,7 +240,7 @@ public final class ProcessingUnit {
         lastHeardFromBroker = monotonicMilliseconds()
         let report = UnitReport(
             operations: configuration.logic?.operationNames ?? DataOperation.allCases.map(\.rawValue), pid: getpid(), publisher: publisherEndpoint,
-            replication: replicationEndpoint, holdings: store.holdings.map { ReportRecord(holding: $0) })
+            replication: replicationEndpoint, clients: clientEndpoint, holdings: store.holdings.map { ReportRecord(holding: $0) })
         try send(.ready(section: configuration.section, unit: configuration.name, report: report))
         logger.info("unit registering", metadata: [
             "grid.unit": "\(configuration.name)", "grid.section": "\(configuration.section)", "broker": "\(configuration.broker)",
@@ -294,8 +317,14 @@ public final class ProcessingUnit {
 
     // MARK: - Requests
 
-    func onRequest(client: [UInt8], envelope: [UInt8], route: Route, operationName: [UInt8], key: [UInt8], arguments: [[UInt8]]) throws(ZMQError) {
+    /// Serves a request, from the broker or (`path: .direct`) straight from a client.
+    func onRequest(client: [UInt8], envelope: [UInt8], route: Route, operationName: [UInt8], key: [UInt8], arguments: [[UInt8]], path: ReplyPath = .broker) throws(ZMQError) {
         if !loadingPartitions.isEmpty && loadingPartitions.contains(route.partition) {
+            guard path == .broker else {
+                // A direct client retries through the broker, which waits for the load with it.
+                try reply(client, envelope, .failure(GridError(.unavailable, "loading", "partition \(route.partition) is loading from the database")), path: path)
+                return
+            }
             // Served once the partition is loaded from the database: never from an empty one.
             waitingForLoad.append(ParkedRequest(client: client, envelope: envelope, route: route, operationName: operationName, key: key, arguments: arguments))
             return
@@ -310,6 +339,10 @@ public final class ProcessingUnit {
             if let operation = logic.operations[name] {
                 served = store.handle(route: route, run: operation, key: key, arguments: arguments, sync: sync, now: now)
             } else if let workflow = logic.workflows[name] {
+                guard path == .broker else {
+                    try reply(client, envelope, .failure(GridError(.misdirected, "use_broker", "workflow '\(name)' runs through the broker, not as a direct request")), path: path)
+                    return
+                }
                 try startWorkflow(name, workflow, client: client, envelope: envelope, route: route, key: key, arguments: arguments)
                 return
             } else {
@@ -320,9 +353,9 @@ public final class ProcessingUnit {
         }
         if let change = served.outcome.change { replicate(change) }
         if let token = served.heldToken {
-            heldReplies[token, default: []].append(replyFrames(client, envelope, served.outcome))
+            heldReplies[token, default: []].append(HeldReply(path: path, frames: replyFrames(client, envelope, served.outcome, path: path)))
         } else {
-            try reply(client, envelope, served.outcome)
+            try reply(client, envelope, served.outcome, path: path)
         }
     }
 
@@ -331,12 +364,20 @@ public final class ProcessingUnit {
         if configuration.mode == .sync { publish(change) } else { outbox.append(change) }
     }
 
-    func replyFrames(_ client: [UInt8], _ envelope: [UInt8], _ outcome: OperationOutcome) -> [[UInt8]] {
+    /// A reply's frames: a REPLY for the broker, or for a direct request the
+    /// client's native reply behind its routing id.
+    func replyFrames(_ client: [UInt8], _ envelope: [UInt8], _ outcome: OperationOutcome, path: ReplyPath = .broker) -> [[UInt8]] {
         let meta = ReplyMeta(version: outcome.version, unit: configuration.name).encoded
-        return UnitMessage.reply(client: client, envelope: envelope, status: outcome.status, payload: outcome.payload, meta: meta).frames
+        switch path {
+        case .broker:
+            return UnitMessage.reply(client: client, envelope: envelope, status: outcome.status, payload: outcome.payload, meta: meta).frames
+        case .direct:
+            let native = ClientEnvelope(encoded: envelope) ?? ClientEnvelope(kind: .native, tag: [])
+            return [client] + ClientWire.encodeReply(envelope: native, status: outcome.status, payload: outcome.payload, meta: meta)
+        }
     }
 
-    func reply(_ client: [UInt8], _ envelope: [UInt8], _ outcome: OperationOutcome) throws(ZMQError) {
-        try sendToBroker(replyFrames(client, envelope, outcome))
+    func reply(_ client: [UInt8], _ envelope: [UInt8], _ outcome: OperationOutcome, path: ReplyPath = .broker) throws(ZMQError) {
+        try send(HeldReply(path: path, frames: replyFrames(client, envelope, outcome, path: path)))
     }
 }

@@ -109,6 +109,67 @@ public enum ClientWire {
         [nativeHeader, correlation, Array(section.utf8), Array(operation.utf8), key] + arguments
     }
 
+    /// A direct request: a partition-aware client's request sent straight to
+    /// the unit that leads the key's partition (PROTOCOL.md 1.6).
+    public static let directHeader: [UInt8] = Array("SGD01".utf8)
+
+    /// A direct request as a unit's client ROUTER decodes it (routing id removed).
+    public struct DirectRequest: Sendable, Equatable {
+        public var correlation: [UInt8]
+        /// The partition the client computed and the primary's epoch it was told: the unit fences on both.
+        public var route: Route
+        public var section: [UInt8]
+        public var operation: [UInt8]
+        public var key: [UInt8]
+        public var arguments: [[UInt8]]
+
+        public init(correlation: [UInt8], route: Route, section: [UInt8], operation: [UInt8], key: [UInt8], arguments: [[UInt8]]) {
+            self.correlation = correlation
+            self.route = route
+            self.section = section
+            self.operation = operation
+            self.key = key
+            self.arguments = arguments
+        }
+    }
+
+    /// `SGD01, correlation, route (partition u32, epoch u64), section, operation, key, arguments...`.
+    public static func encodeDirectRequest(correlation: [UInt8], route: Route, section: [UInt8], operation: [UInt8], key: [UInt8], arguments: [[UInt8]]) -> [[UInt8]] {
+        var frames: [[UInt8]] = []
+        frames.reserveCapacity(6 + arguments.count)
+        frames.append(directHeader)
+        frames.append(correlation)
+        frames.append(UnitMessage.encode(route))
+        frames.append(section)
+        frames.append(operation)
+        frames.append(key)
+        frames.append(contentsOf: arguments)
+        return frames
+    }
+
+    /// Decodes a direct request. As for the broker's native form, a message
+    /// whose correlation cannot be read is dropped; past that, an error reply.
+    public static func decodeDirectRequest(_ frames: ArraySlice<[UInt8]>) -> Result<DirectRequest, Refusal> {
+        let b = frames.startIndex
+        guard frames.count >= 2, frames[b] == directHeader else { return .failure(.drop("not a direct request (SGD01)")) }
+        let correlation = frames[b + 1]
+        guard !correlation.isEmpty, correlation.count <= maximumCorrelationBytes else {
+            return .failure(.drop("correlation id must be 1 to \(maximumCorrelationBytes) bytes"))
+        }
+        let envelope = ClientEnvelope(kind: .native, tag: correlation)
+        guard frames.count >= 6 else {
+            return .failure(.reply(envelope, .malformed("a direct request has a route, section, operation and key frame")))
+        }
+        let routeFrame = frames[b + 2]
+        guard routeFrame.count == 12 else {
+            return .failure(.reply(envelope, .malformed("a direct request's route frame is 12 bytes (partition u32, epoch u64), got \(routeFrame.count)")))
+        }
+        let route = Route(partition: Int(BigEndian.uint32(routeFrame.prefix(4))), epoch: BigEndian.uint64(routeFrame.dropFirst(4)))
+        return .success(DirectRequest(
+            correlation: correlation, route: route, section: frames[b + 3], operation: frames[b + 4], key: frames[b + 5],
+            arguments: frames.count > 6 ? Array(frames.dropFirst(6)) : []))
+    }
+
     /// A native reply as the client receives it.
     public struct NativeReply: Sendable, Equatable {
         public var correlation: [UInt8]

@@ -20,6 +20,8 @@ public struct GridStatus: Sendable, Equatable, JSONMessage {
         public var replication: String = ""
         /// While a cold start is under way: entries loaded from the database so far.
         public var loading: UInt64?
+        /// Where the unit takes direct requests (PROTOCOL.md 1.6); empty when it takes none.
+        public var clients: String = ""
 
         public init(name: String, pid: Int32, primaries: Int, backups: Int, requests: UInt64, lastHeardMs: UInt64, publisher: String = "", fenced: UInt64 = 0) {
             self.name = name
@@ -33,7 +35,7 @@ public struct GridStatus: Sendable, Equatable, JSONMessage {
         }
 
         enum CodingKeys: String, CodingKey {
-            case name, pid, primaries, backups, requests, publisher, fenced, replication, loading
+            case name, pid, primaries, backups, requests, publisher, fenced, replication, loading, clients
             case lastHeardMs = "last_heard_ms"
         }
 
@@ -50,6 +52,7 @@ public struct GridStatus: Sendable, Equatable, JSONMessage {
             fenced = try container.decodeIfPresent(UInt64.self, forKey: .fenced) ?? 0
             replication = try container.decodeIfPresent(String.self, forKey: .replication) ?? ""
             loading = try container.decodeIfPresent(UInt64.self, forKey: .loading)
+            clients = try container.decodeIfPresent(String.self, forKey: .clients) ?? ""
         }
     }
 

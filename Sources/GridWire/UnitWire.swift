@@ -87,7 +87,7 @@ public enum UnitMessage: Sendable, Equatable {
         }
     }
 
-    static func encode(_ route: Route) -> [UInt8] {
+    public static func encode(_ route: Route) -> [UInt8] {
         var writer = ByteWriter(capacity: 12)
         writer.uint32(UInt32(route.partition))
         writer.uint64(route.epoch)
@@ -167,14 +167,18 @@ public struct UnitReport: Sendable, Equatable, Codable {
     public var publisher: String
     /// Where the unit serves snapshots, catch-ups and acknowledgements (ROUTER).
     public var replication: String
+    /// Where the unit takes direct requests from partition-aware clients (ROUTER);
+    /// nil from a unit that takes none.
+    public var clients: String?
     /// What the unit already holds: nothing for a new process; its partitions
     /// after a broker restart or when it comes back from a pause.
     public var holdings: [ReportRecord]
 
     public static let currentWire = 2
 
-    public init(operations: [String], pid: Int32, publisher: String = "", replication: String = "", holdings: [ReportRecord] = [], wire: Int = UnitReport.currentWire) {
+    public init(operations: [String], pid: Int32, publisher: String = "", replication: String = "", clients: String? = nil, holdings: [ReportRecord] = [], wire: Int = UnitReport.currentWire) {
         self.wire = wire
+        self.clients = clients
         self.operations = operations
         self.pid = pid
         self.publisher = publisher

@@ -24,12 +24,15 @@ struct BenchPlan: Sendable {
     var rate: Double? = nil
     /// `mixed`: the percentage of gets; nil for the other workloads.
     var readPercent: Int? = nil
+    /// `--direct`: partition-aware connections that send straight to the primaries' units.
+    var direct = false
 
     /// The same run against another endpoint (the relay), without the preload.
     func against(_ endpoint: String) -> BenchPlan {
         var plan = self
         plan.endpoint = endpoint
         plan.workload = workload.withoutPreload
+        plan.direct = false  // the relay is one endpoint, like a broker
         return plan
     }
 }

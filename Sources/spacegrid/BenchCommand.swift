@@ -51,6 +51,13 @@ struct Bench: ParsableCommand {
             order id `o-<connection>-<sequence>-<run nonce>`. A 409 reply
             (insufficient_funds, out_of_stock) counts as `refused`, not as an error.
 
+            --direct: each connection is partition-aware: it reads the partition
+            table from the broker (`grid status`) and sends each request of a
+            hash-partitioned section straight to the unit leading the key's
+            partition, which checks the partition and epoch (PROTOCOL.md 1.6); a
+            request the unit refuses (421, 503) goes again through the broker.
+            Workflows (`place`) always go through the broker.
+
             --relay: before measuring the grid (after its preload), the same run
             (connections, depth, rate, warm-up, duration, request frames) goes through a
             bare ZeroMQ relay inside the bench: one thread moving messages between a
@@ -135,6 +142,9 @@ struct Bench: ParsableCommand {
     @Option(help: ArgumentHelp("--relay: echo worker threads behind the relay (1...256; default: the section's units).", valueName: "n"))
     var relayWorkers: Int?
 
+    @Flag(help: "Send each request straight to the unit leading its key's partition (a partition-aware client), not through the broker.")
+    var direct = false
+
     @Option(help: "Seed for the key choice (default: a new one each run).")
     var seed: UInt64?
 
@@ -190,7 +200,8 @@ struct Bench: ParsableCommand {
                 ? .zipf(keys: keys, exponent: zipfExponent ?? Self.defaultZipfExponent)
                 : .uniform(keys: keys),
             rate: rate,
-            readPercent: readPercent)
+            readPercent: readPercent,
+            direct: direct)
         let progress = BenchProgress()
         if let products, !noLoad {
             try load(accounts: keys, products: products, progress: progress)

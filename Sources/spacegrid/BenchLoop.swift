@@ -81,7 +81,7 @@ final class BenchLoop {
     private let index: Int
     private let plan: BenchPlan
     private let board: BenchBoard
-    private let connection: GridConnection
+    private let connection: any PipelinedConnection
     private var random: SplitMix64
     /// Requests in flight, by correlation id.
     private var inFlight: [UInt64: Pending]
@@ -93,7 +93,7 @@ final class BenchLoop {
     /// Requests of the run sent so far (builds unique keys such as `place`'s order ids).
     private var sequence = 0
 
-    private init(index: Int, plan: BenchPlan, board: BenchBoard, connection: GridConnection) {
+    private init(index: Int, plan: BenchPlan, board: BenchBoard, connection: any PipelinedConnection) {
         self.index = index
         self.plan = plan
         self.board = board
@@ -111,7 +111,10 @@ final class BenchLoop {
     static func run(index: Int, plan: BenchPlan, board: BenchBoard, context: Context) {
         let loop: BenchLoop
         do {
-            loop = BenchLoop(index: index, plan: plan, board: board, connection: try GridConnection(context: context, endpoint: plan.endpoint))
+            let connection: any PipelinedConnection = plan.direct
+                ? try DirectConnection(context: context, endpoint: plan.endpoint)
+                : try GridConnection(context: context, endpoint: plan.endpoint)
+            loop = BenchLoop(index: index, plan: plan, board: board, connection: connection)
         } catch {
             var result = BenchConnectionResult(operations: plan.workload.operations.count, keys: plan.keys)
             result.failure = "cannot connect to \(plan.endpoint): \(error)"

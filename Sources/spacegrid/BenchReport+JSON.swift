@@ -30,6 +30,7 @@ extension BenchReport: Encodable {
         try container.encode(distribution, forKey: "distribution")
         try container.encodeIfPresent(zipfExponent, forKey: "zipf_exponent")
         try container.encodeIfPresent(readPercent, forKey: "read_percent")
+        try container.encode(direct, forKey: "direct")
         try grid.encode(into: &container)
         if let relay {
             var nested = container.nestedContainer(keyedBy: BenchJSONKey.self, forKey: "relay")

@@ -77,6 +77,8 @@ struct BenchReport: Equatable {
     var zipfExponent: Double?
     /// `mixed`: the percentage of gets.
     var readPercent: Int?
+    /// `--direct`: the connections sent straight to the primaries' units.
+    var direct = false
     /// The grid's measurement, flat at the top of the JSON.
     var grid: BenchMeasurement
     /// `--relay`: the same workload through a bare ZeroMQ relay.
@@ -118,6 +120,7 @@ extension BenchReport {
             distribution: plan.distribution.name.rawValue,
             zipfExponent: plan.distribution.exponent,
             readPercent: plan.readPercent,
+            direct: plan.direct,
             grid: grid)
     }
 }

@@ -105,6 +105,7 @@ struct UnitCommand: ParsableCommand {
                 host: host, partitionCount: sectionConfig.partitionCount,
                 logic: SectionCatalog.section(named: section), clients: topology.broker.clients)
             configuration.database = database?.open
+            configuration.partitioner = sectionConfig.partitioner
             let unit = try ProcessingUnit(configuration: configuration, context: context, logger: logger)
             try unit.run(until: .forProcess())
         } catch {

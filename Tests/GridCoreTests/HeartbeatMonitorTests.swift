@@ -38,7 +38,23 @@ final class HeartbeatMonitorTests: XCTestCase {
         XCTAssertEqual(monitor.peers, ["a", "b", "c", "d"])
         XCTAssertEqual(monitor.onTick(now: 21), ["a", "c", "d"])
         XCTAssertEqual(monitor.peers, ["b"])
+        XCTAssertEqual(monitor.onTick(now: 28), [])
         XCTAssertEqual(monitor.onTick(now: 36), ["b"])
+    }
+
+    func testTheObserversOwnStallIsNotHeldAgainstPeers() {
+        var monitor = HeartbeatMonitor(intervalMilliseconds: 100, liveness: 3)
+        monitor.onHeard("a", now: 0)
+        monitor.onHeard("b", now: 0)
+        XCTAssertEqual(monitor.onTick(now: 100), [])
+        // The observer's loop was busy for 2 s: the peers' heartbeats of that time still wait in its queue.
+        XCTAssertEqual(monitor.onTick(now: 2_100), [], "a stall of the observer kills no one")
+        monitor.onHeard("a", now: 2_110)
+        // Only silence while the observer looked counts (up to one interval of the stall itself):
+        // b was silent 100 ms before it and is dead 200 ms after it.
+        XCTAssertEqual(monitor.onTick(now: 2_200), [])
+        XCTAssertEqual(monitor.onTick(now: 2_300), ["b"])
+        XCTAssertEqual(monitor.peers, ["a"])
     }
 
     func testForgottenPeersAreNeverDeclaredDead() {
@@ -54,6 +70,7 @@ final class HeartbeatMonitorTests: XCTestCase {
         monitor.onHeard("a", now: 0)
         XCTAssertEqual(monitor.onTick(now: 100), ["a"])
         monitor.onHeard("a", now: 100)
+        XCTAssertEqual(monitor.onTick(now: 110), [])
         XCTAssertEqual(monitor.onTick(now: 120), [])
         XCTAssertEqual(monitor.onTick(now: 121), ["a"])
     }

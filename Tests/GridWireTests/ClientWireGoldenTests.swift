@@ -30,6 +30,42 @@ final class ClientWireGoldenTests: XCTestCase {
             section: Golden.customer, operation: Golden.put, key: Golden.key42, arguments: [Golden.balance])))
     }
 
+    func testDirectRequestFramesCarryTheRoute() {
+        let frames = ClientWire.encodeDirectRequest(
+            correlation: [0, 0, 0, 0, 0, 0, 0, 7], route: Route(partition: 141, epoch: 3), section: bytes("customer"),
+            operation: bytes("put"), key: bytes("42"), arguments: [bytes(#"{"balance":100}"#)])
+        XCTAssertEqual(frames, [
+            hex("53 47 44 30 31"),                                   // SGD01
+            hex("00 00 00 00 00 00 00 07"),                          // correlation
+            hex("00 00 00 8d 00 00 00 00 00 00 00 03"),              // partition 141, epoch 3
+            hex("63 75 73 74 6f 6d 65 72"),                          // customer
+            hex("70 75 74"),                                         // put
+            hex("34 32"),                                            // 42
+            hex("7b 22 62 61 6c 61 6e 63 65 22 3a 31 30 30 7d"),     // {"balance":100}
+        ])
+        XCTAssertEqual(ClientWire.decodeDirectRequest(frames[...]), .success(ClientWire.DirectRequest(
+            correlation: hex("00 00 00 00 00 00 00 07"), route: Route(partition: 141, epoch: 3), section: Golden.customer,
+            operation: Golden.put, key: Golden.key42, arguments: [Golden.balance])))
+    }
+
+    func testMalformedDirectRequestsAreDroppedOrAnsweredNeverTrusted() {
+        let correlation = hex("00 00 00 00 00 00 00 07")
+        let route = hex("00 00 00 8d 00 00 00 00 00 00 00 03")
+        XCTAssertEqual(ClientWire.decodeDirectRequest([Golden.sgc01, correlation, route, Golden.customer, Golden.put, Golden.key42][...]),
+                       .failure(.drop("not a direct request (SGD01)")))
+        XCTAssertEqual(ClientWire.decodeDirectRequest([ClientWire.directHeader, [], route][...]),
+                       .failure(.drop("correlation id must be 1 to 32 bytes")))
+        guard case .failure(.reply(let envelope, let error)) = ClientWire.decodeDirectRequest([ClientWire.directHeader, correlation, hex("01 02"), Golden.customer, Golden.put, Golden.key42][...]) else {
+            return XCTFail("a short route frame is answered")
+        }
+        XCTAssertEqual(envelope, ClientEnvelope(kind: .native, tag: correlation), "the error goes back under the request's correlation")
+        XCTAssertEqual(error.status, .badRequest)
+        guard case .failure(.reply(_, let missing)) = ClientWire.decodeDirectRequest([ClientWire.directHeader, correlation, route, Golden.customer][...]) else {
+            return XCTFail("a request without operation and key is answered")
+        }
+        XCTAssertEqual(missing.status, .badRequest)
+    }
+
     func testNativeRequestWithManyArgumentsAndEmptyOnes() {
         let frames = ClientWire.encodeNativeRequest(correlation: [0xab], section: "order", operation: "cas", key: [0xff],
                                                     arguments: [bytes("7"), [], bytes("v1")])

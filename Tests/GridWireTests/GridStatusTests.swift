@@ -42,7 +42,7 @@ final class GridStatusTests: XCTestCase {
         XCTAssertEqual(sections[0]["mode"] as? String, "async")
         XCTAssertEqual(sections[1]["mode"] as? String, "sync", "sync unless told otherwise")
         let units = try XCTUnwrap(sections[0]["units"] as? [[String: Any]])
-        XCTAssertEqual(Set(units[0].keys), ["name", "pid", "primaries", "backups", "requests", "last_heard_ms", "publisher", "fenced", "replication"],
+        XCTAssertEqual(Set(units[0].keys), ["name", "pid", "primaries", "backups", "requests", "last_heard_ms", "publisher", "fenced", "replication", "clients"],
                        "`loading` is left out unless a cold start is under way")
         XCTAssertEqual(units[0]["last_heard_ms"] as? Int, 15)
         XCTAssertEqual(units[0]["publisher"] as? String, "tcp://127.0.0.1:40001")
@@ -63,7 +63,7 @@ final class GridStatusTests: XCTestCase {
             + #""sections":[{"expected_units":2,"mode":"async","name":"customer","orphans":1,"partitioning":"hash","#
             + #""partitions":[{"backups":["customer-2"],"behind":6,"epoch":3,"partition":0,"primary":"customer-1","sequence":120,"unacked_ms":45},"#
             + #"{"backups":[],"behind":0,"epoch":2,"partition":1,"sequence":0,"unacked_ms":0}],"placed":true,"skew":1,"#
-            + #""units":[{"backups":0,"fenced":0,"last_heard_ms":15,"name":"customer-1","pid":4242,"primaries":2,"publisher":"tcp:\/\/127.0.0.1:40001","replication":"","requests":7}]},"#), text)
+            + #""units":[{"backups":0,"clients":"","fenced":0,"last_heard_ms":15,"name":"customer-1","pid":4242,"primaries":2,"publisher":"tcp:\/\/127.0.0.1:40001","replication":"","requests":7}]},"#), text)
         XCTAssertTrue(text.hasSuffix(#"],"uptime_ms":12345}"#), text)
         XCTAssertEqual(sample.encoded, sample.encoded)
     }

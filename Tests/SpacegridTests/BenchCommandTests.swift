@@ -154,6 +154,19 @@ final class BenchCommandTests: XCTestCase {
         XCTAssertGreaterThan(number(summary["relay_p99_ratio"]) ?? 0, 0)
     }
 
+    func testDirectConnectionsBypassTheBroker() throws {
+        let grid = try startGrid()
+        let before = grid.status()?["requests"] as? Int ?? 0
+        let summary = try bench(grid, ["get", "--keys", "1000", "--connections", "2", "--depth", "8", "--direct"])
+        checkMeasurement(summary, "direct")
+        XCTAssertEqual(summary["direct"] as? Bool, true)
+        let ops = summary["ops"] as? Int ?? 0
+        let after = grid.status()?["requests"] as? Int ?? 0
+        // The broker saw the connections' table reads (and the status calls), not the gets nor the preload.
+        XCTAssertLessThan(after - before, 50, "\(after - before) requests reached the broker for \(ops) direct gets")
+        XCTAssertGreaterThan(ops, 50)
+    }
+
     func testTheHumanSummaryShowsTheLoopAndTheMemoryTable() throws {
         let grid = try startGrid()
         let result = try Spacegrid.run(

@@ -131,9 +131,14 @@ final class TestGrid {
 
 /// Writes a steady stream of puts over a fixed key set, pipelined, and remembers
 /// the newest acknowledged value of each key: what must survive any failure.
+/// A key is never written again while a write of it is in flight (a retried
+/// older write could otherwise land after a newer one).
 final class AcknowledgedWriter {
     let context = Context()
-    let connection: GridConnection
+    /// Through the broker, or (`direct`) a partition-aware connection.
+    let connection: any PipelinedConnection
+    /// Reads back through the broker.
+    let reader: GridConnection
     let section: String
     let keys: Int
     let depth: Int
@@ -142,6 +147,7 @@ final class AcknowledgedWriter {
     private(set) var acknowledged: [String: Int] = [:]
     private(set) var ackTimes: [UInt64] = []
     private var inFlight: [UInt64: (key: String, counter: Int, sentAt: UInt64)] = [:]
+    private var keysInFlight: Set<String> = []
     private(set) var errors: [String] = []
     private(set) var timedOut = 0
     /// The slowest request so far (ms), and the slowest since `markKill()`.
@@ -149,8 +155,9 @@ final class AcknowledgedWriter {
     private(set) var slowestAfterKill: UInt64 = 0
     private var killedAt: UInt64?
 
-    init(endpoint: String, section: String, keys: Int = 500, depth: Int = 32) throws {
-        connection = try GridConnection(context: context, endpoint: endpoint)
+    init(endpoint: String, section: String, keys: Int = 500, depth: Int = 32, direct: Bool = false) throws {
+        reader = try GridConnection(context: context, endpoint: endpoint)
+        connection = direct ? try DirectConnection(context: context, endpoint: endpoint) : reader
         self.section = section
         self.keys = keys
         self.depth = depth
@@ -177,13 +184,16 @@ final class AcknowledgedWriter {
         while !inFlight.isEmpty && monotonicMilliseconds() < end { try receive(timeout: 50) }
         timedOut += inFlight.count
         inFlight.removeAll()
+        keysInFlight.removeAll()
     }
 
     private func sendOne() throws {
         counter += 1
+        while keysInFlight.contains("w\(counter % keys)") { counter += 1 }
         let key = "w\(counter % keys)"
         let id = try connection.send(section, "put", key: Array(key.utf8), arguments: [Array("\(counter)".utf8)])
         inFlight[id] = (key, counter, monotonicMilliseconds())
+        keysInFlight.insert(key)
     }
 
     private func receive(timeout: Int) throws {
@@ -192,11 +202,13 @@ final class AcknowledgedWriter {
             let now = monotonicMilliseconds()
             for (id, request) in inFlight where now - request.sentAt > 5_000 {
                 inFlight[id] = nil
+                keysInFlight.remove(request.key)
                 timedOut += 1
             }
             return
         }
         guard let request = inFlight.removeValue(forKey: id) else { return }
+        keysInFlight.remove(request.key)
         let now = monotonicMilliseconds()
         let latency = now - request.sentAt
         slowest = max(slowest, latency)
@@ -218,7 +230,7 @@ final class AcknowledgedWriter {
                 lost.append("gave up reading back after 60 s")
                 break
             }
-            let reply = try connection.call(section, "get", key: key, timeoutMilliseconds: 2_000)
+            let reply = try reader.call(section, "get", key: key, timeoutMilliseconds: 2_000)
             let value = Int(reply.text) ?? -1
             if reply.status != .ok || value < counter { lost.append("\(key): acked \(counter), read \(reply.status.rawValue) \(reply.text)") }
         }

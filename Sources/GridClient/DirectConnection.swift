@@ -1,0 +1,208 @@
+import GridCore
+import GridWire
+import ZeroMQ
+
+/// What the bench and other pipelining callers need of a connection: send
+/// without waiting, receive replies by correlation id. Both connections are it.
+public protocol PipelinedConnection: AnyObject {
+    func send(_ section: String, _ operation: String, key: [UInt8], arguments: [[UInt8]]) throws(ZMQError) -> UInt64
+    func receive(timeoutMilliseconds: Int) throws(ZMQError) -> (UInt64, GridReply)?
+    func close()
+}
+
+extension GridConnection: PipelinedConnection {}
+
+/// A partition-aware ("smart") client: it learns the partition table from the
+/// broker's `grid status` and sends each request of a hash-partitioned section
+/// straight to the unit leading the key's partition (`SGD01`, PROTOCOL.md 1.6),
+/// saving the broker's two hops.
+///
+/// The broker stays the way in for everything else, and the fallback:
+/// - range-partitioned sections, partitions without a primary, units that take no direct requests;
+/// - a direct request the unit refuses with 421 (it no longer leads the partition
+///   at that epoch, or the operation is a workflow) or 503 (the partition is loading)
+///   is sent again through the broker, under the same correlation id, and the
+///   table is refreshed.
+/// - a direct request unanswered for `resendMilliseconds` (its unit may have died)
+///   is sent again through the broker, which routes it to the new primary: the
+///   same at-least-once the broker gives a request whose unit dies.
+///
+/// Like its sockets, a connection belongs to the thread that created it.
+public final class DirectConnection: PipelinedConnection {
+    public let endpoint: String
+    private let context: Context
+    private let broker: Socket
+    /// One DEALER per unit that takes direct requests, in the order they were met.
+    private var units: [Socket] = []
+    private var unitIndex: [String: Int] = [:]
+    /// The broker at index 0, then `units`.
+    private var poller = Poller()
+    private var tables: [String: Table] = [:]
+    /// Direct requests not answered yet, kept so a refusal can go through the broker.
+    private var direct: [UInt64: Request] = [:]
+    private var nextCorrelation: UInt64 = 1
+    private var stale = false
+    private var lastRefresh: UInt64 = 0
+    /// Requests sent straight to a unit, sent to the broker, and sent again through the broker after a refusal.
+    public private(set) var sentDirect = 0
+    public private(set) var sentThroughBroker = 0
+    public private(set) var retriedThroughBroker = 0
+
+    /// Where one section's partitions are led, as the last status said.
+    struct Table {
+        var partitioner: Partitioner
+        var targets: [Target?]
+    }
+
+    struct Target {
+        var unit: Int
+        var epoch: UInt64
+    }
+
+    struct Request {
+        var sentAt: UInt64
+        var section: String
+        var operation: String
+        var key: [UInt8]
+        var arguments: [[UInt8]]
+    }
+
+    /// The shortest time between two table refreshes after refusals.
+    static let refreshMilliseconds: UInt64 = 1_000
+    /// How long a direct request waits for its unit before it goes through the broker.
+    public var resendMilliseconds: UInt64 = 1_000
+    private var lastResendCheck: UInt64 = 0
+
+    /// Connects to the broker at `endpoint` and reads the partition table from it.
+    public init(context: Context, endpoint: String? = nil) throws(ZMQError) {
+        let resolved = endpoint ?? GridConnection.environmentEndpoint ?? GridConnection.defaultEndpoint
+        self.endpoint = resolved
+        self.context = context
+        broker = try Socket(context, .dealer, linger: 0)
+        try broker.setHighWaterMarks(send: 100_000, receive: 100_000)
+        try broker.setReconnectInterval(milliseconds: 50, maximum: 1_000)
+        try broker.connect(resolved)
+        poller.add(broker)
+        try refresh()
+    }
+
+    public func close() {
+        broker.close()
+        for socket in units { socket.close() }
+    }
+
+    /// How many of the sections' partitions have a direct route now.
+    public var directPartitions: Int {
+        tables.values.reduce(0) { $0 + $1.targets.count { $0 != nil } }
+    }
+
+    /// Reads `grid status` and rebuilds the tables; a failure leaves every request on the broker path.
+    public func refresh() throws(ZMQError) {
+        lastRefresh = monotonicMilliseconds()
+        stale = false
+        let connection = try GridConnection(context: context, endpoint: endpoint)
+        defer { connection.close() }
+        let reply = try connection.call("grid", "status", key: "-", timeoutMilliseconds: 2_000)
+        guard reply.status == .ok, let status = GridStatus(decoding: reply.payload) else {
+            tables = [:]
+            return
+        }
+        var next: [String: Table] = [:]
+        for section in status.sections where section.partitioning == "hash" {
+            var endpoints: [String: String] = [:]
+            for unit in section.units where !unit.clients.isEmpty { endpoints[unit.name] = unit.clients }
+            var targets: [Target?] = Array(repeating: nil, count: section.partitions.count)
+            for partition in section.partitions {
+                guard let primary = partition.primary, let clients = endpoints[primary],
+                      targets.indices.contains(partition.partition) else { continue }
+                targets[partition.partition] = Target(unit: try socket(for: clients), epoch: partition.epoch)
+            }
+            next[section.name] = Table(partitioner: .hash(partitions: section.partitions.count), targets: targets)
+        }
+        tables = next
+    }
+
+    /// The DEALER for a unit's client endpoint, connected on first use.
+    private func socket(for endpoint: String) throws(ZMQError) -> Int {
+        if let index = unitIndex[endpoint] { return index }
+        let socket = try Socket(context, .dealer, linger: 0)
+        try socket.setHighWaterMarks(send: 100_000, receive: 100_000)
+        try socket.connect(endpoint)
+        units.append(socket)
+        poller.add(socket)
+        unitIndex[endpoint] = units.count - 1
+        return units.count - 1
+    }
+
+    /// Sends a request without waiting, straight to its partition's primary when the table knows it.
+    @discardableResult
+    public func send(_ section: String, _ operation: String, key: [UInt8], arguments: [[UInt8]] = []) throws(ZMQError) -> UInt64 {
+        if stale, monotonicMilliseconds() - lastRefresh >= Self.refreshMilliseconds { try refresh() }
+        let correlation = nextCorrelation
+        nextCorrelation &+= 1
+        if let table = tables[section], case .success(let partition) = table.partitioner.partition(of: key),
+           let target = table.targets[partition] {
+            let frames = ClientWire.encodeDirectRequest(
+                correlation: ClientWire.correlation(correlation), route: Route(partition: partition, epoch: target.epoch),
+                section: Array(section.utf8), operation: Array(operation.utf8), key: key, arguments: arguments)
+            _ = try units[target.unit].send(frames, blocking: true)
+            direct[correlation] = Request(sentAt: monotonicMilliseconds(), section: section, operation: operation, key: key, arguments: arguments)
+            sentDirect += 1
+        } else {
+            try sendThroughBroker(correlation, section, operation, key: key, arguments: arguments)
+            sentThroughBroker += 1
+        }
+        return correlation
+    }
+
+    private func sendThroughBroker(_ correlation: UInt64, _ section: String, _ operation: String, key: [UInt8], arguments: [[UInt8]]) throws(ZMQError) {
+        let frames = ClientWire.encodeNativeRequest(correlation: ClientWire.correlation(correlation), section: section, operation: operation, key: key, arguments: arguments)
+        _ = try broker.send(frames, blocking: true)
+    }
+
+    /// Receives one reply, waiting up to `timeoutMilliseconds`; nil on timeout.
+    /// A refused direct request is sent again through the broker, and its reply comes later.
+    public func receive(timeoutMilliseconds: Int) throws(ZMQError) -> (UInt64, GridReply)? {
+        let deadline = monotonicMilliseconds() + UInt64(max(0, timeoutMilliseconds))
+        var frames: [[UInt8]] = []
+        while true {
+            if try broker.receive(into: &frames), let (correlation, reply) = Self.decode(frames) {
+                direct[correlation] = nil
+                return (correlation, reply)
+            }
+            for socket in units {
+                guard try socket.receive(into: &frames), let (correlation, reply) = Self.decode(frames) else { continue }
+                guard let request = direct.removeValue(forKey: correlation) else { continue }
+                if reply.status == .misdirected || reply.status == .unavailable {
+                    stale = true
+                    retriedThroughBroker += 1
+                    try sendThroughBroker(correlation, request.section, request.operation, key: request.key, arguments: request.arguments)
+                    continue
+                }
+                return (correlation, reply)
+            }
+            let now = monotonicMilliseconds()
+            if !direct.isEmpty, now - lastResendCheck >= 100 { try resendOverdue(now: now) }
+            guard now < deadline else { return nil }
+            try poller.poll(timeoutMilliseconds: Int(min(deadline - now, 100)))
+        }
+    }
+
+    /// Sends the direct requests unanswered for `resendMilliseconds` again through the broker.
+    private func resendOverdue(now: UInt64) throws(ZMQError) {
+        lastResendCheck = now
+        let overdue = direct.filter { now - min(now, $0.value.sentAt) >= resendMilliseconds }
+        guard !overdue.isEmpty else { return }
+        stale = true
+        for (correlation, request) in overdue.sorted(by: { $0.key < $1.key }) {
+            direct[correlation] = nil
+            retriedThroughBroker += 1
+            try sendThroughBroker(correlation, request.section, request.operation, key: request.key, arguments: request.arguments)
+        }
+    }
+
+    private static func decode(_ frames: [[UInt8]]) -> (UInt64, GridReply)? {
+        guard let reply = ClientWire.decodeNativeReply(frames), let correlation = ClientWire.correlationValue(reply.correlation) else { return nil }
+        return (correlation, GridReply(status: reply.status, payload: reply.payload, version: reply.meta.version, unit: reply.meta.unit))
+    }
+}
