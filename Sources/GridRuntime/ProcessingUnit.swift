@@ -70,18 +70,20 @@ public final class ProcessingUnit {
     let configuration: Configuration
     let context: Context
     let logger: Logger
-    var brokerSocket: Socket?
+    var brokerSocket: Socket? { didSet { socketsChanged = true } }
     let publisher: Socket
     let replicationRouter: Socket
     let subscriber: Socket
     /// One DEALER per primary this unit follows, by unit name.
-    var peers: [String: Socket] = [:]
+    var peers: [String: Socket] = [:] { didSet { socketsChanged = true } }
     var peerEndpoints: [String: AssignBody.Peer] = [:]
     var connectedPublishers: Set<String> = []
     var subscribedTopics: Set<Int> = []
     /// Routing ids of backups on the replication ROUTER, learned from their messages.
     var backupRoutingIDs: [String: [UInt8]] = [:]
 
+    /// Whether the run loop's poller must be rebuilt (a socket was opened or closed).
+    var socketsChanged = true
     public internal(set) var store = UnitStore()
     /// Replies that wait for backups (sync mode), by token.
     var heldReplies: [Int: [HeldReply]] = [:]
@@ -89,7 +91,7 @@ public final class ProcessingUnit {
     let clientRouter: Socket?
     public let clientEndpoint: String?
     /// Workflows: the DEALER their steps go out on, the steps awaiting replies, and the clients waiting for results.
-    var workflowClient: Socket?
+    var workflowClient: Socket? { didSet { socketsChanged = true } }
     var workflowCalls: [UInt64: PendingCall] = [:]
     var workflowWaiters: [[UInt8]: WorkflowWaiters] = [:]
     /// Workflow steps that wait, like replies, until the entry write before them is on the backups.
@@ -162,22 +164,32 @@ public final class ProcessingUnit {
         // vanished altogether. It is long on purpose: a unit that re-registers while the
         // broker is merely slow (a busy machine) is taken for a restarted process and fails over.
         let expiry = UInt64(max(5_000, configuration.heartbeatMilliseconds * configuration.liveness * 10))
+        var poller = Poller()
+        var workflowIndex: Int?
+        var clientIndex: Int?
+        var peerList: [(String, Socket)] = []
+        var peerBase = 0
+        var frames: [[UInt8]] = []
         while !signal.isStopped {
             guard let brokerSocket else { return }
-            var poller = Poller()
-            poller.add(brokerSocket)
-            poller.add(replicationRouter)
-            poller.add(subscriber)
-            let workflowIndex = workflowClient.map { poller.add($0) }
-            let clientIndex = clientRouter.map { poller.add($0) }
-            let peerList = Array(peers)
-            let peerBase = (clientIndex ?? workflowIndex ?? 2) + 1
-            for (_, socket) in peerList { poller.add(socket) }
+            if socketsChanged {
+                // Rebuilt only when a socket came or went, not on every wake-up.
+                socketsChanged = false
+                poller = Poller()
+                poller.add(brokerSocket)
+                poller.add(replicationRouter)
+                poller.add(subscriber)
+                workflowIndex = workflowClient.map { poller.add($0) }
+                clientIndex = clientRouter.map { poller.add($0) }
+                peerList = Array(peers)
+                peerBase = (clientIndex ?? workflowIndex ?? 2) + 1
+                for (_, socket) in peerList { poller.add(socket) }
+            }
             try poller.poll(timeoutMilliseconds: tick)
 
             if poller.isReadable(0) {
                 for _ in 0..<512 {
-                    guard let frames = try brokerSocket.receive() else { break }
+                    guard try brokerSocket.receive(into: &frames) else { break }
                     try onBrokerMessage(frames)
                     // A DISCONNECT made us reconnect: the old socket is closed.
                     if self.brokerSocket !== brokerSocket { break }

@@ -1,11 +1,15 @@
 /// Fixed-width big-endian integers in frames, and ASCII helpers.
 enum BigEndian {
     static func bytes(_ value: UInt64) -> [UInt8] {
-        (0..<8).map { UInt8(truncatingIfNeeded: value >> (56 - 8 * UInt64($0))) }
+        var writer = ByteWriter(capacity: 8)
+        writer.uint64(value)
+        return writer.bytes
     }
 
     static func bytes(_ value: UInt32) -> [UInt8] {
-        (0..<4).map { UInt8(truncatingIfNeeded: value >> (24 - 8 * UInt32($0))) }
+        var writer = ByteWriter(capacity: 4)
+        writer.uint32(value)
+        return writer.bytes
     }
 
     static func uint64<Bytes: Collection>(_ bytes: Bytes) -> UInt64 where Bytes.Element == UInt8 {

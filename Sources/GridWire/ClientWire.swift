@@ -207,7 +207,13 @@ public struct ClientEnvelope: Sendable, Equatable {
     }
 
     /// One byte of kind, then the tag.
-    public var encoded: [UInt8] { [kind.rawValue] + tag }
+    public var encoded: [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(1 + tag.count)
+        bytes.append(kind.rawValue)
+        bytes.append(contentsOf: tag)
+        return bytes
+    }
 
     public init?(encoded: [UInt8]) {
         guard let first = encoded.first, let kind = Kind(rawValue: first) else { return nil }
@@ -226,7 +232,13 @@ public struct ReplyMeta: Sendable, Equatable {
         self.unit = unit
     }
 
-    public var encoded: [UInt8] { BigEndian.bytes(version) + Array(unit.utf8) }
+    /// One allocation: every reply carries a meta frame.
+    public var encoded: [UInt8] {
+        var writer = ByteWriter(capacity: 8 + unit.utf8.count)
+        writer.uint64(version)
+        writer.bytes.append(contentsOf: unit.utf8)
+        return writer.bytes
+    }
 
     public init?(decoding bytes: [UInt8]) {
         guard bytes.count >= 8 else { return nil }
