@@ -26,18 +26,36 @@ struct BenchPlan: Sendable {
     var readPercent: Int? = nil
     /// `--direct`: partition-aware connections that send straight to the primaries' units.
     var direct = false
+    /// `--threads`: the driver threads the connections are spread over; nil for the default.
+    var threads: Int? = nil
+
+    /// Driver threads when `--threads` is not given (fewer when there are fewer connections).
+    static let defaultThreads = 2
+
+    /// How many driver threads run the connections: `--threads` (default 2), at most one per
+    /// connection; with `--direct` one per connection, as a direct connection's sockets cannot be polled together.
+    var driverThreads: Int {
+        direct ? connections : min(threads ?? Self.defaultThreads, connections)
+    }
+
+    /// The connections driver thread `thread` runs: every `driverThreads`-th from `thread`, so
+    /// each thread's open-loop schedules are spread evenly over the interval.
+    func connections(ofThread thread: Int) -> [Int] {
+        Array(stride(from: thread, to: connections, by: driverThreads))
+    }
 
     /// The same run against another endpoint (the relay), without the preload.
     func against(_ endpoint: String) -> BenchPlan {
         var plan = self
         plan.endpoint = endpoint
         plan.workload = workload.withoutPreload
+        plan.threads = driverThreads  // as many driver threads as the grid's run
         plan.direct = false  // the relay is one endpoint, like a broker
         return plan
     }
 }
 
-/// Where a run is. The main thread moves it forward; connections read it at every reply.
+/// Where a run is. The main thread moves it forward; connections read it at every reply and wake-up.
 enum BenchPhase: Int, Sendable {
     /// Connections store the keys the workload reads.
     case preload
@@ -49,7 +67,7 @@ enum BenchPhase: Int, Sendable {
     case stop
 }
 
-/// One connection's live counters: written by its thread, read by the progress line.
+/// One connection's live counters: written by its driver thread, read by the progress line.
 final class BenchTally: Sendable {
     /// Replies in any phase of the closed loop.
     let replies = Atomic<Int>(0)
@@ -59,7 +77,7 @@ final class BenchTally: Sendable {
     let refused = Atomic<Int>(0)
 }
 
-/// What the connection threads and the main thread share: the phase, live
+/// What the driver threads and the main thread share: the phase, live
 /// counters, the start line every connection waits at after its preload, and
 /// the results each connection hands over.
 final class BenchBoard: Sendable {
@@ -88,15 +106,18 @@ final class BenchBoard: Sendable {
 
     func enter(_ phase: BenchPhase) { phaseValue.store(phase.rawValue, ordering: .relaxed) }
 
-    // MARK: - Start line (connection threads)
+    // MARK: - Start line (driver threads)
 
     /// Connection `index` finished its preload (or failed before it) with `result` so far.
     func arrive(_ index: Int, _ result: BenchConnectionResult) {
         arrivals.withLock { $0[index] = result }
     }
 
-    /// Blocks the connection's own thread (never a concurrency pool thread) until `openStartLine()`.
-    func waitForStart() { startLine.wait() }
+    /// Blocks a driver thread (never a concurrency pool thread) until `openStartLine()`;
+    /// `connections` is how many connections the thread runs (each has its place at the line).
+    func waitForStart(_ connections: Int = 1) {
+        for _ in 0..<connections { startLine.wait() }
+    }
 
     /// Connection `index` is done; its socket is closed.
     func finish(_ index: Int, _ result: BenchConnectionResult) {

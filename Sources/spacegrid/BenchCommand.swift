@@ -11,9 +11,13 @@ struct Bench: ParsableCommand {
             spacegrid bench <workload> [<options>]
             """,
         discussion: """
-            Each connection runs on its own thread. Replies during the warm-up are not
-            counted. Errors are replies other than 200 (a 404 on `get` included) and
-            requests lost when a connection hears nothing for --timeout milliseconds.
+            The connections are spread over --threads driver threads (default 2, fewer
+            when there are fewer connections); each thread owns its connections' sockets
+            and waits for all of them in one zmq_poll, as redis-benchmark drives its
+            connections from one event loop, so the bench takes little CPU from the grid
+            it measures. Replies during the warm-up are not counted. Errors are replies
+            other than 200 (a 404 on `get` included) and requests lost when a connection
+            hears nothing for --timeout milliseconds with requests in flight.
 
             Closed loop (the default): each connection keeps --depth requests in flight,
             sending one more for every reply. Latency runs from a request's send to its
@@ -56,16 +60,19 @@ struct Bench: ParsableCommand {
             hash-partitioned section straight to the unit leading the key's
             partition, which checks the partition and epoch (PROTOCOL.md 1.6); a
             request the unit refuses (421, 503) goes again through the broker.
-            Workflows (`place`) always go through the broker.
+            Workflows (`place`) always go through the broker. A direct connection
+            has a socket per unit, which the bench cannot poll together with the
+            others: each runs on its own thread, and --threads does not apply.
 
             --relay: before measuring the grid (after its preload), the same run
-            (connections, depth, rate, warm-up, duration, request frames) goes through a
-            bare ZeroMQ relay inside the bench: one thread moving messages between a
-            ROUTER for the clients and a ROUTER for --relay-workers echo worker threads
-            (default: as many as the section has units), which answer at once with a
-            reply as big as the grid's (sized from 64 real requests of the workload sent
-            to the grid first). The summary shows both and the ratio grid / relay of
-            ops/s and of p99: how close the grid comes to what ZeroMQ alone does here.
+            (connections, driver threads, depth, rate, warm-up, duration, request
+            frames) goes through a bare ZeroMQ relay inside the bench: one thread moving
+            messages between a ROUTER for the clients and a ROUTER for --relay-workers
+            echo worker threads (default: as many as the section has units), which
+            answer at once with a reply as big as the grid's (sized from 64 real
+            requests of the workload sent to the grid first). The summary shows both and
+            the ratio grid / relay of ops/s and of p99: how close the grid comes to what
+            ZeroMQ alone does here.
 
             After the run, the resident and peak resident memory (VmRSS, VmHWM from
             /proc/<pid>/status, MB of 2^20 bytes) of the broker, every unit, the mirror
@@ -94,8 +101,11 @@ struct Bench: ParsableCommand {
     @Argument(help: ArgumentHelp("What to measure: get, put, mixed, trade or place.", valueName: "workload"))
     var workload: BenchWorkloadName
 
-    @Option(help: "Connections, each on its own thread (1...1024).")
+    @Option(help: "Connections, spread over the --threads driver threads (1...1024).")
     var connections = 8
+
+    @Option(help: ArgumentHelp("Driver threads, each multiplexing its share of the connections (1...64; default 2, at most one per connection).", valueName: "n"))
+    var threads: Int?
 
     @Option(help: "Requests in flight per connection, at most (1...10000).")
     var depth = 16
@@ -201,7 +211,8 @@ struct Bench: ParsableCommand {
                 : .uniform(keys: keys),
             rate: rate,
             readPercent: readPercent,
-            direct: direct)
+            direct: direct,
+            threads: threads)
         let progress = BenchProgress()
         if let products, !noLoad {
             try load(accounts: keys, products: products, progress: progress)

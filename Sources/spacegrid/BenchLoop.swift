@@ -54,7 +54,8 @@ struct BenchConnectionResult: Sendable {
     }
 }
 
-/// One connection's loop, on the thread that owns the connection.
+/// One connection's loop, as a state machine a driver thread runs (`BenchDriver`,
+/// which owns the connection's sockets and waits for many connections at once).
 ///
 /// Closed (no rate): keeps `depth` requests in flight and sends one more for
 /// each reply; latency runs from the send. Open (a rate): sends on a fixed
@@ -62,9 +63,13 @@ struct BenchConnectionResult: Sendable {
 /// from the intended send time, so a send held back by the depth limit (or by
 /// a slow bench) still counts its wait (coordinated-omission correction).
 ///
-/// Created, used and dropped on one `Thread`; never touched by another.
+/// The driver hands it every reply (`onReply`), lets it send what is due
+/// (`sendDue`; `nextDue` says when to wake for the next send) and, after every
+/// wake-up, lets it look at the phase and its timeout (`onTick`). It never
+/// waits itself. Created, used and dropped on its driver's `Thread`; never
+/// touched by another.
 final class BenchLoop {
-    /// How long one wait for a reply lasts before the loop looks at the phase and the timeout again.
+    /// How long one wait for a reply lasts before the driver looks at the phase and the timeouts again.
     static let sliceMilliseconds = 50
     /// The longest the loop waits for the last replies after the run stopped; they are not counted.
     static let drainMilliseconds = 1_000
@@ -72,32 +77,68 @@ final class BenchLoop {
     /// counts in milliseconds); a reply waiting meanwhile is timestamped at most this late.
     static let napNanoseconds: UInt64 = 200_000
 
+    /// Where the connection is.
+    enum Stage: Equatable {
+        /// Storing its share of the keys.
+        case preloading
+        /// Preloaded (or given up, or failed): waiting for the start line to open.
+        case atStartLine
+        /// The closed or the open loop runs.
+        case running
+        /// After the stop: waiting until the given time (monotonic ns) for the last replies, counting nothing.
+        case draining(until: UInt64)
+        /// Finished: it sends and counts nothing more; its sockets can be closed.
+        case done
+    }
+
     /// A request in flight: when its latency starts (send or intended send time, monotonic ns) and its operation.
     private struct Pending {
         var start: UInt64
         var kind: Int
     }
 
-    private let index: Int
+    /// The open loop's schedule: request k is due at `start + offset + k * interval` (ns).
+    ///
+    /// The connections' schedules are offset by a fraction of the interval each,
+    /// so together they send evenly rather than in bursts of `connections`.
+    private struct Schedule {
+        var start: UInt64
+        var offset: Double
+        var interval: Double
+
+        /// The intended send time of request `k`.
+        func intended(_ k: Int) -> UInt64 { start + UInt64(offset + Double(k) * interval) }
+    }
+
+    let index: Int
     private let plan: BenchPlan
     private let board: BenchBoard
     private let connection: any PipelinedConnection
+    private let timeout: UInt64
     private var random: SplitMix64
     /// Requests in flight, by correlation id.
     private var inFlight: [UInt64: Pending]
     /// When the last reply arrived, or when the current wait began.
     private var lastHeard: UInt64 = 0
     private(set) var result: BenchConnectionResult
+    private(set) var stage = Stage.preloading
     /// Set when the connection gave up (timeout, ZeroMQ failure) and must not send again.
     private var gaveUp = false
     /// Requests of the run sent so far (builds unique keys such as `place`'s order ids).
     private var sequence = 0
+    /// The next key of this connection's preload share.
+    private var nextPreload: Int
+    /// The open loop's schedule and how many of its requests were sent; nil in the closed loop.
+    private var schedule: Schedule?
+    private var scheduled = 0
 
-    private init(index: Int, plan: BenchPlan, board: BenchBoard, connection: any PipelinedConnection) {
+    init(index: Int, plan: BenchPlan, board: BenchBoard, connection: any PipelinedConnection) {
         self.index = index
         self.plan = plan
         self.board = board
         self.connection = connection
+        timeout = UInt64(plan.timeoutMilliseconds) * 1_000_000
+        nextPreload = index
         // Seeds through one SplitMix64 step: seeding connection i with `seed + i * gamma` directly
         // would make its stream connection 0's shifted by i draws (SplitMix64 adds gamma per draw).
         var seeding = SplitMix64(seed: plan.seed &+ UInt64(index) &* 0x9E37_79B9_7F4A_7C15)
@@ -106,191 +147,155 @@ final class BenchLoop {
         result = BenchConnectionResult(operations: plan.workload.operations.count, keys: plan.keys)
     }
 
-    /// The body of connection `index`'s thread: connect, preload its share,
-    /// meet the others at the start line, run the loop, report.
-    static func run(index: Int, plan: BenchPlan, board: BenchBoard, context: Context) {
-        let loop: BenchLoop
-        do {
-            let connection: any PipelinedConnection = plan.direct
-                ? try DirectConnection(context: context, endpoint: plan.endpoint)
-                : try GridConnection(context: context, endpoint: plan.endpoint)
-            loop = BenchLoop(index: index, plan: plan, board: board, connection: connection)
-        } catch {
-            var result = BenchConnectionResult(operations: plan.workload.operations.count, keys: plan.keys)
-            result.failure = "cannot connect to \(plan.endpoint): \(error)"
-            board.arrive(index, result)
-            board.waitForStart()
-            board.finish(index, result)
-            return
-        }
-        loop.guarded { () throws(ZMQError) in try loop.preload() }
-        board.arrive(index, loop.result)
-        board.waitForStart()
-        if !loop.gaveUp, board.phase != .stop {
-            if let rate = plan.rate {
-                loop.guarded { () throws(ZMQError) in try loop.openLoop(ratePerConnection: rate / Double(plan.connections)) }
-            } else {
-                loop.guarded { () throws(ZMQError) in try loop.closedLoop() }
-            }
-        }
-        loop.connection.close()
-        board.finish(index, loop.result)
-    }
+    /// Whether the connection still needs its sockets: false once it gave up or is done.
+    var wantsSockets: Bool { !gaveUp && stage != .done }
 
-    /// Runs `body`, turning a ZeroMQ failure into the connection's end.
-    private func guarded(_ body: () throws(ZMQError) -> Void) {
-        do {
-            try body()
-        } catch {
-            result.failure = "\(error)"
-            gaveUp = true
+    /// The connection's ZeroMQ failure: it ends the connection (nothing in flight is counted).
+    func fail(_ error: ZMQError) {
+        if result.failure == nil { result.failure = "\(error)" }
+        gaveUp = true
+        switch stage {
+        case .preloading: stage = .atStartLine
+        case .running, .draining: stage = .done
+        case .atStartLine, .done: break
         }
     }
 
     // MARK: - Preload
 
-    /// Stores this connection's share of the keys (`index`, `index + connections`, ...), pipelined.
-    private func preload() throws(ZMQError) {
-        guard let store = plan.workload.preload else { return }
-        var next = index
-        lastHeard = BenchClock.nanoseconds()
-        while inFlight.count < plan.depth, next < plan.keys {
-            try send(store(next), at: BenchClock.nanoseconds())
-            next += plan.connections
+    /// Starts storing this connection's share of the keys (`index`, `index + connections`, ...),
+    /// `depth` puts in flight; goes straight to the start line when there is nothing to store.
+    func startPreload(at now: UInt64) throws(ZMQError) {
+        guard stage == .preloading else { return }
+        guard let store = plan.workload.preload else {
+            stage = .atStartLine
+            return
         }
-        while !inFlight.isEmpty {
-            switch try waitForReply(stopWhen: { board.phase == .stop }) {
-            case .reply(let correlation, let reply):
-                guard inFlight.removeValue(forKey: correlation) != nil else { continue }
-                result.replied = true
-                board.preloaded.add(1, ordering: .relaxed)
-                if reply.status != .ok {
-                    result.preloadErrors += 1
-                    noteError(reply)
-                }
-                guard board.phase != .stop else {
-                    gaveUp = true
-                    return
-                }
-                if next < plan.keys {
-                    try send(store(next), at: BenchClock.nanoseconds())
-                    next += plan.connections
-                }
-            case .stopped:
-                gaveUp = true
+        lastHeard = now
+        while inFlight.count < plan.depth, nextPreload < plan.keys {
+            try send(store(nextPreload), at: BenchClock.nanoseconds())
+            nextPreload += plan.connections
+        }
+        if inFlight.isEmpty { stage = .atStartLine }
+    }
+
+    /// A reply of the preload: counts it and sends the next put of the share.
+    private func onPreloadReply(_ correlation: UInt64, _ reply: GridReply) throws(ZMQError) {
+        guard inFlight.removeValue(forKey: correlation) != nil, let store = plan.workload.preload else { return }
+        result.replied = true
+        board.preloaded.add(1, ordering: .relaxed)
+        if reply.status != .ok {
+            result.preloadErrors += 1
+            noteError(reply)
+        }
+        guard board.phase != .stop else {
+            gaveUp = true
+            stage = .atStartLine
+            return
+        }
+        if nextPreload < plan.keys {
+            try send(store(nextPreload), at: BenchClock.nanoseconds())
+            nextPreload += plan.connections
+        }
+        if inFlight.isEmpty { stage = .atStartLine }
+    }
+
+    // MARK: - The run
+
+    /// The start line opened at `start`: begins the closed loop (`depth` requests at once) or the
+    /// open loop's schedule; goes straight to `done` when the connection gave up or the run stopped.
+    func startRun(at start: UInt64) throws(ZMQError) {
+        guard stage == .atStartLine, !gaveUp, board.phase != .stop else {
+            stage = .done
+            return
+        }
+        stage = .running
+        lastHeard = start
+        if let rate = plan.rate {
+            let interval = 1e9 / (rate / Double(plan.connections))
+            schedule = Schedule(start: start, offset: interval * Double(index) / Double(plan.connections), interval: interval)
+            try sendDue(now: BenchClock.nanoseconds())
+        } else {
+            while inFlight.count < plan.depth {
+                try sendNext(at: BenchClock.nanoseconds())
+            }
+        }
+    }
+
+    /// Open loop: sends every request whose intended time has come, while fewer than `depth` are in
+    /// flight; a request held back by the limit keeps its intended time. Nothing in the closed loop.
+    func sendDue(now: UInt64) throws(ZMQError) {
+        guard stage == .running, let schedule else { return }
+        while inFlight.count < plan.depth, schedule.intended(scheduled) <= now {
+            // The timeout counts from when the connection began waiting for something.
+            if inFlight.isEmpty { lastHeard = now }
+            try sendNext(at: schedule.intended(scheduled))
+            scheduled += 1
+        }
+    }
+
+    /// Open loop with room to send: when the next request is due (monotonic ns); nil when only a reply can move it on.
+    var nextDue: UInt64? {
+        guard stage == .running, let schedule, inFlight.count < plan.depth else { return nil }
+        return schedule.intended(scheduled)
+    }
+
+    /// A reply that arrived at `now` (read just after it was received).
+    ///
+    /// Closed loop: counts it and sends one more request. Open loop: counts it.
+    /// Either stops (and drains) when the reply came after the stop.
+    func onReply(_ correlation: UInt64, _ reply: GridReply, at now: UInt64) throws(ZMQError) {
+        lastHeard = now
+        switch stage {
+        case .preloading:
+            try onPreloadReply(correlation, reply)
+        case .running:
+            guard let pending = inFlight.removeValue(forKey: correlation) else { return }
+            guard record(reply, pending, at: now) != .stop else {
+                beginDrain(at: now)
                 return
-            case .timedOut:
+            }
+            if schedule == nil { try sendNext(at: now) }
+        case .draining:
+            inFlight.removeValue(forKey: correlation)
+            if inFlight.isEmpty { stage = .done }
+        case .atStartLine, .done:
+            return
+        }
+    }
+
+    /// After every wake-up of the driver: the stop, the timeout (nothing heard for
+    /// `--timeout` with requests in flight: they are lost), the end of the drain.
+    func onTick(now: UInt64, phase: BenchPhase) {
+        switch stage {
+        case .preloading:
+            if phase == .stop {
+                gaveUp = true
+                stage = .atStartLine
+            } else if now &- lastHeard >= timeout {
                 result.preloadErrors += inFlight.count
                 giveUp()
-                return
+                stage = .atStartLine
             }
-        }
-    }
-
-    // MARK: - Closed loop
-
-    /// Keeps `depth` requests in flight until the phase is `stop`; records only what completes while measuring.
-    private func closedLoop() throws(ZMQError) {
-        lastHeard = BenchClock.nanoseconds()
-        while inFlight.count < plan.depth {
-            try sendNext(at: BenchClock.nanoseconds())
-        }
-        running: while true {
-            switch try waitForReply(stopWhen: { board.phase == .stop }) {
-            case .reply(let correlation, let reply):
-                guard let pending = inFlight.removeValue(forKey: correlation) else { continue }
-                let now = BenchClock.nanoseconds()
-                guard record(reply, pending, at: now) != .stop else { break running }
-                try sendNext(at: now)
-            case .stopped:
-                break running
-            case .timedOut:
+        case .running:
+            if phase == .stop {
+                beginDrain(at: now)
+            } else if !inFlight.isEmpty, now &- lastHeard >= timeout {
                 giveUp()
-                return
+                stage = .done
             }
-        }
-        try drain()
-    }
-
-    // MARK: - Open loop
-
-    /// Sends request k at its intended time `start + offset + k / rate` until the phase is `stop`,
-    /// at most `depth` in flight; a request held back by the limit keeps its intended time.
-    ///
-    /// The connections' schedules are offset by a fraction of the interval each,
-    /// so together they send evenly rather than in bursts of `connections`.
-    private func openLoop(ratePerConnection: Double) throws(ZMQError) {
-        let interval = 1e9 / ratePerConnection
-        let start = BenchClock.nanoseconds()
-        let offset = interval * Double(index) / Double(plan.connections)
-        /// The intended send time of request `k`.
-        func intended(_ k: Int) -> UInt64 { start + UInt64(offset + Double(k) * interval) }
-        var scheduled = 0
-        lastHeard = start
-        running: while true {
-            let now = BenchClock.nanoseconds()
-            while inFlight.count < plan.depth, intended(scheduled) <= now {
-                // The timeout counts from when the connection began waiting for something.
-                if inFlight.isEmpty { lastHeard = now }
-                try sendNext(at: intended(scheduled))
-                scheduled += 1
-            }
-            // With room to send, wait for a reply or the next send; at the limit, for a reply.
-            let due = inFlight.count < plan.depth ? intended(scheduled) : nil
-            switch try waitForReply(orUntil: due) {
-            case .reply(let correlation, let reply):
-                guard let pending = inFlight.removeValue(forKey: correlation) else { continue }
-                guard record(reply, pending, at: BenchClock.nanoseconds()) != .stop else { break running }
-            case .due:
-                continue
-            case .stopped:
-                break running
-            case .timedOut:
-                giveUp()
-                return
-            }
-        }
-        try drain()
-    }
-
-    private enum OpenWait {
-        case reply(UInt64, GridReply)
-        /// The next send is due.
-        case due
-        /// The phase is `stop`.
-        case stopped
-        /// Requests are in flight and nothing arrived for the client timeout.
-        case timedOut
-    }
-
-    /// Waits for a reply, or until `due` (monotonic ns) when given.
-    ///
-    /// zmq_poll waits in whole milliseconds: within the last millisecond before
-    /// `due` the loop looks at the socket without waiting and naps briefly, so
-    /// neither a send nor a reply's timestamp is off by more than about a nap.
-    private func waitForReply(orUntil due: UInt64?) throws(ZMQError) -> OpenWait {
-        let timeout = UInt64(plan.timeoutMilliseconds) * 1_000_000
-        while true {
-            let now = BenchClock.nanoseconds()
-            if let due, now >= due { return .due }
-            let remaining = due.map { $0 - now } ?? .max
-            let waitMilliseconds = remaining >= 1_000_000 ? min(Int(min(remaining / 1_000_000, 1_000_000)), Self.sliceMilliseconds, plan.timeoutMilliseconds) : 0
-            if let (correlation, reply) = try connection.receive(timeoutMilliseconds: waitMilliseconds) {
-                lastHeard = BenchClock.nanoseconds()
-                return .reply(correlation, reply)
-            }
-            if waitMilliseconds == 0 { Self.nap(min(remaining, Self.napNanoseconds)) }
-            if board.phase == .stop { return .stopped }
-            if !inFlight.isEmpty, BenchClock.nanoseconds() &- lastHeard >= timeout { return .timedOut }
+        case .draining(let deadline):
+            if inFlight.isEmpty || now >= deadline || now &- lastHeard >= timeout { stage = .done }
+        case .atStartLine, .done:
+            return
         }
     }
 
-    private static func nap(_ nanoseconds: UInt64) {
-        var request = timespec(tv_sec: 0, tv_nsec: Int(nanoseconds))
-        nanosleep(&request, nil)
+    /// Waits a little for the replies still in flight, so the grid is quiet for the next run; counts nothing.
+    private func beginDrain(at now: UInt64) {
+        lastHeard = now
+        stage = inFlight.isEmpty ? .done : .draining(until: now + UInt64(min(plan.timeoutMilliseconds, Self.drainMilliseconds)) * 1_000_000)
     }
-
-    // MARK: - Both loops
 
     /// Counts a reply of the loop (only while measuring); returns the phase it arrived in.
     private func record(_ reply: GridReply, _ pending: Pending, at now: UInt64) -> BenchPhase {
@@ -329,42 +334,11 @@ final class BenchLoop {
         try send(plan.workload.request(key, &random, origin), at: start)
     }
 
-    /// Waits a little for the replies still in flight, so the grid is quiet for the next run; counts nothing.
-    private func drain() throws(ZMQError) {
-        let deadline = BenchClock.nanoseconds() + UInt64(min(plan.timeoutMilliseconds, Self.drainMilliseconds)) * 1_000_000
-        lastHeard = BenchClock.nanoseconds()
-        while !inFlight.isEmpty {
-            guard case .reply(let correlation, _) = try waitForReply(stopWhen: { BenchClock.nanoseconds() >= deadline }) else { return }
-            inFlight.removeValue(forKey: correlation)
-        }
-    }
-
     // MARK: - Requests and replies
 
     private func send(_ request: BenchRequest, at start: UInt64) throws(ZMQError) {
         let correlation = try connection.send(plan.section, request.operation, key: request.key, arguments: request.arguments)
         inFlight[correlation] = Pending(start: start, kind: request.kind)
-    }
-
-    private enum Wait {
-        case reply(UInt64, GridReply)
-        /// `stopWhen` said so.
-        case stopped
-        /// Nothing arrived for the client timeout.
-        case timedOut
-    }
-
-    /// Waits for the next reply in slices, looking at `stopWhen` and the timeout between them.
-    private func waitForReply(stopWhen: () -> Bool) throws(ZMQError) -> Wait {
-        let timeout = UInt64(plan.timeoutMilliseconds) * 1_000_000
-        while true {
-            if let (correlation, reply) = try connection.receive(timeoutMilliseconds: min(Self.sliceMilliseconds, plan.timeoutMilliseconds)) {
-                lastHeard = BenchClock.nanoseconds()
-                return .reply(correlation, reply)
-            }
-            if stopWhen() { return .stopped }
-            if BenchClock.nanoseconds() &- lastHeard >= timeout { return .timedOut }
-        }
     }
 
     /// Counts every request in flight as lost and stops the connection: it heard nothing for the timeout.

@@ -43,8 +43,9 @@ enum BenchFailure: Error {
 }
 
 /// One benchmark run, driven from the main thread: checks the grid is there,
-/// starts one thread per connection, moves the phases forward (preload,
-/// warm-up, measure, stop), prints progress and gathers the results.
+/// starts the driver threads (`BenchDriver`, a few connections each), moves
+/// the phases forward (preload, warm-up, measure, stop), prints progress and
+/// gathers the results.
 ///
 /// With `relayWorkers`, the connections wait at the start line after their
 /// preload while the same workload runs through a bare relay (`BenchRelay`)
@@ -99,12 +100,14 @@ struct BenchRun {
         return report
     }
 
-    /// Starts one thread per connection of `plan`; each connects, preloads and waits at the start line.
+    /// Starts the driver threads of `plan`, each with its share of the connections;
+    /// each connects them, preloads and waits at the start line.
     private func startConnections(_ plan: BenchPlan, _ board: BenchBoard, _ context: Context) {
-        for index in 0..<plan.connections {
-            let thread = Thread { BenchLoop.run(index: index, plan: plan, board: board, context: context) }
-            thread.name = "spacegrid-bench-\(index)"
-            thread.start()
+        for thread in 0..<plan.driverThreads {
+            let indices = plan.connections(ofThread: thread)
+            let driver = Thread { BenchDriver.run(indices: indices, plan: plan, board: board, context: context) }
+            driver.name = "spacegrid-bench-\(thread)"
+            driver.start()
         }
     }
 

@@ -167,6 +167,66 @@ final class BenchCommandTests: XCTestCase {
         XCTAssertGreaterThan(ops, 50)
     }
 
+    func testConnectionsSpreadOverFewerThreadsAllRun() throws {
+        let grid = try startGrid()
+        // 5 connections on 2 driver threads (3 and 2 each), closed loop with a preload of each one's share.
+        let closed = try bench(grid, ["get", "--keys", "1000", "--connections", "5", "--depth", "4", "--threads", "2"])
+        checkMeasurement(closed, "closed, 2 threads")
+        XCTAssertEqual(closed["connections"] as? Int, 5)
+        // The open loop on one thread: every connection's schedule, and never ahead of the offered rate.
+        let open = try bench(grid, ["put", "--keys", "1000", "--connections", "5", "--threads", "1", "--rate", "500"])
+        checkMeasurement(open, "open, 1 thread")
+        let ops = number(open["ops"]) ?? 0
+        let seconds = number(open["duration_s"]) ?? 0
+        XCTAssertLessThanOrEqual(ops, 500 * seconds + 8, "\(ops) requests in \(seconds) s for 500 offered")
+        // More threads than connections: one connection per thread.
+        let many = try bench(grid, ["mixed", "--keys", "1000", "--connections", "3", "--depth", "2", "--threads", "8", "--relay"])
+        checkMeasurement(many, "mixed, 8 threads asked")
+        checkMeasurement(try XCTUnwrap(many["relay"] as? [String: Any]), "relay, 8 threads asked")
+    }
+
+    func testASilentGridCostsEachConnectionItsRequestsInFlight() throws {
+        let grid = try startGrid()
+        let broker = try XCTUnwrap(grid.brokerPID())
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bench-silent-\(getpid())-\(UInt32.random(in: 0 ... .max))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let stdoutURL = folder.appendingPathComponent("stdout"), stderrURL = folder.appendingPathComponent("stderr")
+        _ = FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Spacegrid.executable)
+        // 3 connections on 2 threads, 4 in flight each; a run far longer than the test waits.
+        process.arguments = ["bench", "put", "--keys", "100", "--connections", "3", "--threads", "2", "--depth", "4",
+                             "--duration", "60", "--warmup", "0", "--timeout", "1000", "--json", "--broker", grid.endpoint]
+        process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
+        process.standardError = try FileHandle(forWritingTo: stderrURL)
+        try process.run()
+        var stopped = false
+        defer {
+            if stopped { kill(broker, SIGCONT) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+        }
+        // Once the bench measures (a progress line), the broker stops answering: every connection
+        // hears nothing for --timeout with its 4 requests in flight, counts them lost and gives up.
+        let measuring = eventually(timeoutSeconds: 30) { ((try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "").contains("ops/s") }
+        XCTAssertTrue(measuring, "no progress line: \((try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "")")
+        kill(broker, SIGSTOP)
+        stopped = true
+        XCTAssertTrue(eventually(timeoutSeconds: 30) { !process.isRunning }, "the bench did not end after its connections timed out")
+        kill(broker, SIGCONT)
+        stopped = false
+        process.waitUntilExit()
+        let stdout = (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? ""
+        let stderr = (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? ""
+        let summary = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any], "no JSON summary:\n\(stdout)\n\(stderr)")
+        XCTAssertEqual(summary["timeouts"] as? Int, 12, "3 connections x 4 in flight: \(summary)")
+        XCTAssertGreaterThanOrEqual(summary["errors"] as? Int ?? 0, 12)
+        XCTAssertTrue((summary["first_error"] as? String ?? "").contains("timeout"), "\(summary["first_error"] ?? "no first_error")")
+        XCTAssertEqual(summary["interrupted"] as? Bool, false)
+    }
+
     func testTheHumanSummaryShowsTheLoopAndTheMemoryTable() throws {
         let grid = try startGrid()
         let result = try Spacegrid.run(
@@ -191,6 +251,9 @@ final class BenchCommandTests: XCTestCase {
             (["get", "--distribution", "zipf", "--zipf-exponent", "0"], "--zipf-exponent must be above 0"),
             (["get", "--relay-workers", "2"], "--relay-workers applies to --relay"),
             (["get", "--connections", "0"], "--connections must be between 1 and 1024"),
+            (["get", "--threads", "0"], "--threads must be between 1 and 64"),
+            (["get", "--threads", "65"], "--threads must be between 1 and 64"),
+            (["get", "--threads", "2", "--direct"], "--threads does not apply to --direct"),
             (["trade", "--read-percent", "50"], "--read-percent applies to get, put and mixed"),
         ]
         // An endpoint nothing listens on: the options are refused before any connection.
@@ -207,7 +270,7 @@ final class BenchCommandTests: XCTestCase {
         let result = try Spacegrid.run(["bench", "--help"], timeoutSeconds: 20)
         XCTAssertEqual(result.status, 0)
         for text in ["--rate <ops-per-s>", "--read-percent", "--distribution", "--zipf-exponent", "--relay", "mixed",
-                     "coordinated-omission", "VmHWM", "--connections <n>] [--depth <d>] [--duration <seconds>] [--rate <ops-per-s>] [--json]"] {
+                     "coordinated-omission", "VmHWM", "--threads <n>", "--connections <n>] [--depth <d>] [--duration <seconds>] [--rate <ops-per-s>] [--json]"] {
             XCTAssertTrue(result.stdout.contains(text), "help does not mention \(text)")
         }
     }
