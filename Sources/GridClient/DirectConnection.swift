@@ -91,6 +91,12 @@ public final class DirectConnection: PipelinedConnection {
         for socket in units { socket.close() }
     }
 
+    /// Its sockets (the broker's, then one per unit), for a caller that waits on
+    /// many connections in one poll and then calls `receive(timeoutMilliseconds: 0)`
+    /// on those with something waiting. `socketsVersion` changes when one is added.
+    public var sockets: [Socket] { [broker] + units }
+    public private(set) var socketsVersion = 0
+
     /// How many of the sections' partitions have a direct route now.
     public var directPartitions: Int {
         tables.values.reduce(0) { $0 + $1.targets.count { $0 != nil } }
@@ -130,6 +136,7 @@ public final class DirectConnection: PipelinedConnection {
         try socket.connect(endpoint)
         units.append(socket)
         poller.add(socket)
+        socketsVersion += 1
         unitIndex[endpoint] = units.count - 1
         return units.count - 1
     }

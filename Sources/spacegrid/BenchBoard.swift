@@ -33,9 +33,9 @@ struct BenchPlan: Sendable {
     static let defaultThreads = 2
 
     /// How many driver threads run the connections: `--threads` (default 2), at most one per
-    /// connection; with `--direct` one per connection, as a direct connection's sockets cannot be polled together.
+    /// connection (direct connections too: their sockets are polled together).
     var driverThreads: Int {
-        direct ? connections : min(threads ?? Self.defaultThreads, connections)
+        min(threads ?? Self.defaultThreads, connections)
     }
 
     /// The connections driver thread `thread` runs: every `driverThreads`-th from `thread`, so

@@ -13,7 +13,6 @@ extension Bench {
         guard (1...10_000).contains(depth) else { return "--depth must be between 1 and 10000, got \(depth)" }
         if let threads {
             guard (1...64).contains(threads) else { return "--threads must be between 1 and 64, got \(threads)" }
-            guard !direct else { return "--threads does not apply to --direct (each direct connection runs on its own thread)" }
         }
         guard duration.isFinite, duration > 0 else { return "--duration must be a positive number of seconds, got \(duration)" }
         guard warmup.isFinite, warmup >= 0 else { return "--warmup must be zero or a positive number of seconds, got \(warmup)" }

@@ -61,8 +61,8 @@ struct Bench: ParsableCommand {
             partition, which checks the partition and epoch (PROTOCOL.md 1.6); a
             request the unit refuses (421, 503) goes again through the broker.
             Workflows (`place`) always go through the broker. A direct connection
-            has a socket per unit, which the bench cannot poll together with the
-            others: each runs on its own thread, and --threads does not apply.
+            has a socket for the broker and one per unit; the driver thread polls
+            them all with its other connections'.
 
             --relay: before measuring the grid (after its preload), the same run
             (connections, driver threads, depth, rate, warm-up, duration, request

@@ -20,11 +20,12 @@ import Darwin
 /// millisecond before a due send it polls without waiting and naps briefly,
 /// as zmq_poll counts in milliseconds.
 ///
-/// A `--direct` connection (`DirectConnection`) keeps its several sockets to
-/// itself, out of reach of a `Poller`: such a driver runs that one connection
-/// and waits inside its `receive(timeoutMilliseconds:)`, as the bench did
-/// before it had drivers. Polling many of them with a zero timeout would mean
-/// spinning, or waking late.
+/// A `--direct` connection (`DirectConnection`) has several sockets (the
+/// broker's and one per unit): all of them join the poll, and a connection with
+/// any readable is asked for its replies with `receive(timeoutMilliseconds: 0)`.
+/// Every direct connection is also asked each slice, so its own timers (a
+/// request unanswered for a second goes again through the broker) run while
+/// its sockets are quiet.
 ///
 /// Created, used and dropped on its own `Thread`; never touched by another.
 final class BenchDriver {
@@ -37,6 +38,8 @@ final class BenchDriver {
         let connection: any PipelinedConnection
         /// The native link, polled with the others; nil for a direct connection.
         let link: BenchLink?
+        /// A direct connection, whose sockets are polled with the others.
+        let direct: DirectConnection?
         var closed = false
         var arrived = false
         var finished = false
@@ -51,6 +54,9 @@ final class BenchDriver {
     private var poller = Poller()
     private var polled: [Int] = []
     private var pollerStale = true
+    /// The direct connections' socket sets the poller was built with, and when they were last swept.
+    private var directVersions = 0
+    private var lastDirectSweep: UInt64 = 0
 
     private init(plan: BenchPlan, board: BenchBoard) {
         self.plan = plan
@@ -69,15 +75,14 @@ final class BenchDriver {
     }
 
     private func connect(_ indices: [Int], _ context: Context) {
-        precondition(!plan.direct || indices.count == 1, "a driver runs one direct connection, or native ones only")
         for index in indices {
             do {
                 if plan.direct {
                     let connection = try DirectConnection(context: context, endpoint: plan.endpoint)
-                    members.append(Member(loop: BenchLoop(index: index, plan: plan, board: board, connection: connection), connection: connection, link: nil))
+                    members.append(Member(loop: BenchLoop(index: index, plan: plan, board: board, connection: connection), connection: connection, link: nil, direct: connection))
                 } else {
                     let link = try BenchLink(context: context, endpoint: plan.endpoint)
-                    members.append(Member(loop: BenchLoop(index: index, plan: plan, board: board, connection: link), connection: link, link: link))
+                    members.append(Member(loop: BenchLoop(index: index, plan: plan, board: board, connection: link), connection: link, link: link, direct: nil))
                 }
             } catch {
                 var result = BenchConnectionResult(operations: plan.workload.operations.count, keys: plan.keys)
@@ -130,8 +135,9 @@ final class BenchDriver {
 
     /// Waits up to `milliseconds` for replies and hands every one waiting to its loop; whether any came.
     private func wait(milliseconds: Int) -> Bool {
-        if members.count == 1, members[0].link == nil {
-            return waitDirect(members[0], milliseconds: milliseconds)
+        if plan.direct {
+            let versions = members.reduce(0) { $0 + ($1.closed ? 0 : $1.direct?.socketsVersion ?? 0) }
+            if versions != directVersions { pollerStale = true }
         }
         if pollerStale { rebuildPoller() }
         guard !polled.isEmpty else {
@@ -146,30 +152,35 @@ final class BenchDriver {
             return false
         }
         var heard = false
-        for (item, slot) in polled.enumerated() where poller.isReadable(item) {
-            let member = members[slot]
-            guard let link = member.link else { continue }
-            guarded(member) { () throws(ZMQError) in
-                for _ in 0..<Self.batch {
-                    guard let (correlation, reply) = try link.receive() else { break }
-                    heard = true
-                    try member.loop.onReply(correlation, reply, at: BenchClock.nanoseconds())
-                }
+        var lastSlot = -1
+        for (item, slot) in polled.enumerated() where poller.isReadable(item) && slot != lastSlot {
+            // A direct connection's sockets sit next to each other: it is asked once.
+            lastSlot = slot
+            if drain(members[slot]) { heard = true }
+        }
+        let now = BenchClock.nanoseconds()
+        if plan.direct, now - lastDirectSweep >= UInt64(BenchLoop.sliceMilliseconds) * 1_000_000 {
+            lastDirectSweep = now
+            for member in members where !member.closed && member.direct != nil {
+                if drain(member) { heard = true }
             }
         }
         return heard
     }
 
-    /// A direct connection: waits inside its own receive, then takes what else is waiting.
-    private func waitDirect(_ member: Member, milliseconds: Int) -> Bool {
-        guard !member.closed else { return false }
+    /// Hands every reply waiting on `member`'s connection (at most `batch`) to its loop; whether any came.
+    private func drain(_ member: Member) -> Bool {
         var heard = false
         guarded(member) { () throws(ZMQError) in
-            var timeout = milliseconds
             for _ in 0..<Self.batch {
-                guard let (correlation, reply) = try member.connection.receive(timeoutMilliseconds: timeout) else { break }
+                let received: (UInt64, GridReply)?
+                if let link = member.link {
+                    received = try link.receive()
+                } else {
+                    received = try member.connection.receive(timeoutMilliseconds: 0)
+                }
+                guard let (correlation, reply) = received else { break }
                 heard = true
-                timeout = 0
                 try member.loop.onReply(correlation, reply, at: BenchClock.nanoseconds())
             }
         }
@@ -200,10 +211,18 @@ final class BenchDriver {
     private func rebuildPoller() {
         poller = Poller()
         polled = []
+        directVersions = 0
         for (slot, member) in members.enumerated() where !member.closed {
-            guard let link = member.link else { continue }
-            poller.add(link.socket)
-            polled.append(slot)
+            if let link = member.link {
+                poller.add(link.socket)
+                polled.append(slot)
+            } else if let direct = member.direct {
+                for socket in direct.sockets {
+                    poller.add(socket)
+                    polled.append(slot)
+                }
+                directVersions += direct.socketsVersion
+            }
         }
         pollerStale = false
     }
