@@ -33,7 +33,7 @@ public struct ReplicaFollower: Sendable {
     /// Changes refused because their epoch was older than the lease's.
     public private(set) var staleRefused: UInt64 = 0
     /// Snapshot chunks being received: (sequence, entries so far).
-    private var incoming: (sequence: UInt64, entries: [[UInt8]: Entry])?
+    private var incoming: (sequence: UInt64, entries: EntryTable)?
 
     /// How long to wait for a snapshot or catch-up before asking again.
     public static let retryMilliseconds: UInt64 = 1_000
@@ -133,14 +133,15 @@ public struct ReplicaFollower: Sendable {
     public mutating func onSnapshotChunk(epoch chunkEpoch: UInt64, sequence: UInt64, entries: [([UInt8], Entry)], first: Bool, last: Bool, now: UInt64) -> [Directive] {
         guard chunkEpoch == epoch, case .awaitingSnapshot = phase else { return [] }
         if first { incoming = (sequence, [:]) }
-        guard var current = incoming, current.sequence == sequence else { return [] }
+        guard incoming?.sequence == sequence else { return [] }
         // The snapshot is on its way: the retry timer runs from its latest chunk.
         phase = .awaitingSnapshot(requestedAt: now)
-        for (key, entry) in entries { current.entries[key] = entry }
-        incoming = current
+        // In place: a copy taken out and put back would copy the whole table per chunk.
+        for (key, entry) in entries { incoming!.entries.update(key, entry.value, version: entry.version) }
         guard last else { return [] }
-        store.replace(entries: current.entries, sequence: sequence, epoch: epoch)
+        let complete = incoming!.entries
         incoming = nil
+        store.replace(entries: complete, sequence: sequence, epoch: epoch)
         phase = .following
         drainAhead()
         catchUpRequestedAt = 0

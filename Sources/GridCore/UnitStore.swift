@@ -191,7 +191,7 @@ public struct UnitStore: Sendable {
     /// A partition led here that started empty receives what the database holds (a cold
     /// start, or every replica lost). Refused (false) once anything was written to it:
     /// the shell holds the partition's requests until the load is installed.
-    public mutating func installLoaded(partition: Int, entries: [[UInt8]: Entry], sequence: UInt64) -> Bool {
+    public mutating func installLoaded(partition: Int, entries: EntryTable, sequence: UInt64) -> Bool {
         guard let current = led[partition], current.store.sequence == 0, current.store.count == 0 else { return false }
         led[partition]!.store = PartitionStore(partition: partition, epoch: current.store.epoch, sequence: sequence, entries: entries)
         return true

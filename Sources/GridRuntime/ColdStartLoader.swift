@@ -14,7 +14,7 @@ final class ColdStartLoader: Sendable {
     struct Loaded: Sendable {
         /// Per partition, its entries and the sequence to continue from (the stored
         /// watermark; never below an entry's version).
-        var partitions: [Int: (entries: [[UInt8]: Entry], sequence: UInt64)]
+        var partitions: [Int: (entries: EntryTable, sequence: UInt64)]
         var entries: Int
         var milliseconds: UInt64
     }
@@ -48,17 +48,17 @@ final class ColdStartLoader: Sendable {
         let start = DispatchTime.now().uptimeNanoseconds
         let store = try open()
         let watermarks = try store.watermarks(section: section)
-        var tables: [Int: [[UInt8]: Entry]] = [:]
+        var tables: [Int: EntryTable] = [:]
         var highest: [Int: UInt64] = [:]
         var count = 0
         try store.scan(section: section, partitions: partitions) { partition, key, value, version in
-            tables[partition, default: [:]][key] = Entry(value: value, version: version)
+            tables[partition, default: [:]].update(key, value, version: version)
             highest[partition] = max(highest[partition] ?? 0, version)
             count += 1
             if count & 0xfff == 0 { loadedCount.store(count, ordering: .relaxed) }
         }
         loadedCount.store(count, ordering: .relaxed)
-        var result: [Int: (entries: [[UInt8]: Entry], sequence: UInt64)] = [:]
+        var result: [Int: (entries: EntryTable, sequence: UInt64)] = [:]
         for partition in partitions {
             let sequence = max(watermarks[partition] ?? 0, highest[partition] ?? 0)
             result[partition] = (tables.removeValue(forKey: partition) ?? [:], sequence)

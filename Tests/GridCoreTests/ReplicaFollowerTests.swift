@@ -11,7 +11,7 @@ final class ReplicaFollowerTests: XCTestCase {
         var store = PartitionStore(partition: 3, epoch: 2)
         var changes: [Change] = []
         /// `states[s]`: the entries right after sequence `s` (`states[0]`: empty).
-        var states: [[[UInt8]: Entry]] = [[:]]
+        var states: [EntryTable] = [[:]]
 
         mutating func put(_ key: String, _ value: String) {
             record(store.put(bytes(key), bytes(value)))

@@ -463,7 +463,7 @@ final class UnitStoreLagTests: XCTestCase {
         var store = UnitStore()
         _ = store.onAssign([Assignment(lease: Lease(partition: 0, epoch: 1, role: .primary), primary: "u1", backups: []),
                             Assignment(lease: Lease(partition: 1, epoch: 1, role: .primary), primary: "u1", backups: [])], now: 0)
-        let loaded: [[UInt8]: Entry] = [Array("a".utf8): Entry(value: Array("1".utf8), version: 4)]
+        let loaded: EntryTable = [Array("a".utf8): Entry(value: Array("1".utf8), version: 4)]
         XCTAssertTrue(store.installLoaded(partition: 0, entries: loaded, sequence: 9))
         XCTAssertEqual(store.led(0)?.store.sequence, 9)
         XCTAssertEqual(store.led(0)?.store.count, 1)

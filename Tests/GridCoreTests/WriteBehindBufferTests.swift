@@ -510,7 +510,7 @@ final class WriteBehindBufferTests: XCTestCase {
         var store: PartitionStore
         var changes: [Change] = []
         /// `states[s]`: the entries right after sequence `s` (`states[0]`: empty).
-        var states: [[[UInt8]: Entry]] = [[:]]
+        var states: [EntryTable] = [[:]]
 
         init(partition: Int) { store = PartitionStore(partition: partition, epoch: 1) }
 
@@ -528,7 +528,7 @@ final class WriteBehindBufferTests: XCTestCase {
 
     /// The database behind the mirror: rows by partition and the watermarks, changed together.
     private struct Database {
-        var rows: [Int: [[UInt8]: Entry]] = [:]
+        var rows: [Int: EntryTable] = [:]
         var watermarks: [Int: UInt64] = [:]
         var commits = 0
 
@@ -544,7 +544,7 @@ final class WriteBehindBufferTests: XCTestCase {
                 if let value = row.value {
                     rows[row.partition, default: [:]][row.key] = Entry(value: value, version: row.version)
                 } else {
-                    rows[row.partition, default: [:]].removeValue(forKey: row.key)
+                    rows[row.partition, default: [:]].remove(row.key)
                 }
             }
             for (partition, sequence) in batch.watermarks { watermarks[partition] = max(watermarks[partition] ?? 0, sequence) }
