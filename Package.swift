@@ -63,7 +63,7 @@ let package = Package(
         .testTarget(name: "GridTopologyTests", dependencies: ["GridTopology", "GridCore"]),
         .testTarget(name: "GridRuntimeTests", dependencies: ["GridRuntime", "GridClient", "GridWire", "GridCore", "GridTopology", "ZeroMQ", "TradingSections"]),
         .testTarget(name: "TradingSectionsTests", dependencies: ["TradingSections", "GridCore"]),
-        .testTarget(name: "SpacegridTests", dependencies: ["GridClient", "GridCore", "GridStore"]),
+        .testTarget(name: "SpacegridTests", dependencies: ["GridClient", "GridCore", "GridStore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "GridStoreTests", dependencies: ["GridStore", "GridCore"]),
     ],
     swiftLanguageModes: [.v6]

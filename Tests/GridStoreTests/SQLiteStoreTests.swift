@@ -117,6 +117,84 @@ final class SQLiteStoreTests: XCTestCase {
         XCTAssertEqual(try store.count(section: "product"), 45)
     }
 
+    func testEachKeysLastStateInABatchIsStoredAcrossStatementChunks() throws {
+        let store = try SQLiteStore(path: path)
+        let size = SQLiteStore.rowsPerStatement
+        // More rows, deletes and watermarks than fill whole multi-row statements.
+        let keys = 3 * size + 5
+        try store.commit(batch(1, (0..<keys).map { row(Array("k\($0)".utf8), Array("v\($0)".utf8), version: UInt64($0 + 1),
+                                                           partition: $0 % (2 * size + 3)) },
+                               watermarks: Dictionary(uniqueKeysWithValues: (0..<(2 * size + 3)).map { ($0, UInt64(keys)) })),
+                         section: "customer")
+        XCTAssertEqual(try store.count(section: "customer"), keys)
+        XCTAssertEqual(try store.watermarks(section: "customer").count, 2 * size + 3)
+
+        let deleted = 2 * size + 1
+        var rows = (0..<deleted).map { row(Array("k\($0)".utf8), nil, version: 1_000, partition: $0 % (2 * size + 3)) }
+        // One key written twice, one put then deleted, one deleted then put again:
+        // the later state wins, as if the rows were applied in order.
+        let last = keys - 1, putThenDeleted = keys - 2, deletedThenPut = 0
+        rows.append(row(Array("k\(last)".utf8), Array("first".utf8), version: 1_001, partition: last % (2 * size + 3)))
+        rows.append(row(Array("new".utf8), Array("gone".utf8), version: 1_002, partition: 1))
+        rows.append(row(Array("k\(putThenDeleted)".utf8), nil, version: 1_003, partition: putThenDeleted % (2 * size + 3)))
+        rows.append(row(Array("k\(last)".utf8), Array("second".utf8), version: 1_004, partition: last % (2 * size + 3)))
+        rows.append(row(Array("new".utf8), nil, version: 1_005, partition: 1))
+        rows.append(row(Array("k\(deletedThenPut)".utf8), Array("back".utf8), version: 1_006, partition: 0))
+        try store.commit(batch(2, rows, watermarks: [1: 1_005, 0: 1_006]), section: "customer")
+
+        var stored: [String: (value: String, version: UInt64)] = [:]
+        try store.scan(section: "customer", partitions: nil) { _, key, value, version in
+            stored[String(decoding: key, as: UTF8.self)] = (String(decoding: value, as: UTF8.self), version)
+        }
+        var expected: [String: (value: String, version: UInt64)] = [:]
+        for index in deleted..<keys where index != putThenDeleted { expected["k\(index)"] = ("v\(index)", UInt64(index + 1)) }
+        expected["k\(last)"] = ("second", 1_004)
+        expected["k\(deletedThenPut)"] = ("back", 1_006)
+        XCTAssertEqual(stored.keys.sorted(), expected.keys.sorted())
+        for (key, entry) in expected {
+            XCTAssertEqual(stored[key]?.value, entry.value, key)
+            XCTAssertEqual(stored[key]?.version, entry.version, key)
+        }
+        var watermarks = Dictionary(uniqueKeysWithValues: (0..<(2 * size + 3)).map { ($0, UInt64(keys)) })
+        watermarks[0] = 1_006
+        watermarks[1] = 1_005
+        XCTAssertEqual(try store.watermarks(section: "customer"), watermarks)
+    }
+
+    func testFilesUseWALWithFullSynchronous() throws {
+        let store = try SQLiteStore(path: path)
+        XCTAssertEqual(try store.strings("PRAGMA journal_mode"), ["wal"])
+        XCTAssertEqual(try store.strings("PRAGMA synchronous"), ["2"], "FULL: NORMAL may lose the last commits on a power loss")
+        XCTAssertEqual(try store.strings("PRAGMA wal_autocheckpoint"), ["\(SQLiteStore.walAutocheckpointPages)"])
+    }
+
+    func testAVersion2FileWithTheRollbackJournalSwitchesToWAL() throws {
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try queue.write { db in
+                try db.execute(sql: """
+                    CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY);
+                    INSERT INTO grdb_migrations VALUES ('v1'), ('v2');
+                    CREATE TABLE spacegrid_watermarks (section TEXT NOT NULL, partition INTEGER NOT NULL, sequence INTEGER NOT NULL,
+                        PRIMARY KEY (section, partition)) WITHOUT ROWID;
+                    INSERT INTO spacegrid_watermarks VALUES ('customer', 3, 7);
+                    CREATE TABLE "section_customer" (partition INTEGER NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL,
+                        version INTEGER NOT NULL, updated INTEGER NOT NULL, PRIMARY KEY (partition, key)) WITHOUT ROWID;
+                    INSERT INTO "section_customer" VALUES (3, X'61', X'31', 5, 0), (3, X'62', X'32', 7, 0);
+                    """)
+            }
+            XCTAssertEqual(try queue.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") }, "delete")
+        }
+        let store = try SQLiteStore(path: path)
+        XCTAssertEqual(try store.strings("PRAGMA journal_mode"), ["wal"])
+        XCTAssertEqual(try store.rows(section: "customer", partition: 3).map(\.value), [Array("1".utf8), Array("2".utf8)])
+        try store.commit(batch(1, [row(Array("a".utf8), Array("9".utf8), version: 8, partition: 3)], watermarks: [3: 8]),
+                         section: "customer")
+        XCTAssertEqual(try SQLiteStore(path: path).rows(section: "customer", partition: 3).map(\.value),
+                       [Array("9".utf8), Array("2".utf8)])
+        XCTAssertEqual(try store.watermarks(section: "customer"), [3: 8])
+    }
+
     // MARK: - Atomicity and failures
 
     func testBatchFailingMidwayLeavesNeitherRowsNorWatermarks() throws {
@@ -184,6 +262,58 @@ final class SQLiteStoreTests: XCTestCase {
         try store.commit(next, section: "customer")
         XCTAssertEqual(try store.watermarks(section: "customer"), [0: 2])
         XCTAssertEqual(try store.count(section: "customer"), 2)
+    }
+
+    func testAFileDeletedUnderTheStoreIsRefused() throws {
+        let store = try SQLiteStore(path: path)
+        try store.commit(batch(1, [row([1], [1], version: 1)], watermarks: [0: 1]), section: "customer")
+        // The -wal file stays: WAL mode alone would append to it and report success.
+        try FileManager.default.removeItem(atPath: path)
+        assertStoreError(.unwritable) { () throws(StoreError) in
+            try store.commit(batch(2, [row([2], [2], version: 2)], watermarks: [0: 2]), section: "customer")
+        }
+    }
+
+    func testAnotherConnectionsWriteLockFailsCommitsAfterTheBusyTimeoutUntilReleased() throws {
+        let store = try SQLiteStore(path: path, busyTimeout: 0.2)
+        try store.commit(batch(1, [row([1], [1], version: 1)], watermarks: [0: 1]), section: "customer")
+        let locker = try lockingConnection()
+        try locker.writeWithoutTransaction { try $0.execute(sql: "BEGIN EXCLUSIVE") }
+        let next = batch(2, [row([2], [2], version: 2)], watermarks: [0: 2])
+        assertStoreError(.unreachable) { () throws(StoreError) in try store.commit(next, section: "customer") }
+        // Reads go on meanwhile, and see nothing of the failed batch.
+        XCTAssertEqual(try store.watermarks(section: "customer"), [0: 1])
+        XCTAssertEqual(try store.count(section: "customer"), 1)
+        try locker.writeWithoutTransaction { try $0.execute(sql: "ROLLBACK") }
+        try store.commit(next, section: "customer")
+        XCTAssertEqual(try store.watermarks(section: "customer"), [0: 2])
+        XCTAssertEqual(try store.count(section: "customer"), 2)
+    }
+
+    func testAReaderDoesNotBlockCommits() throws {
+        // A unit's cold start reading while the mirror writes: the rollback journal made
+        // the writer wait for the reader (SQLITE_BUSY after the timeout).
+        let store = try SQLiteStore(path: path, busyTimeout: 0.2)
+        try store.commit(batch(1, [row([1], [1], version: 1)], watermarks: [0: 1]), section: "customer")
+        let reader = try lockingConnection()
+        try reader.writeWithoutTransaction { db in
+            try db.execute(sql: "BEGIN")
+            XCTAssertEqual(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM section_customer"), 1)
+        }
+        try store.commit(batch(2, [row([2], [2], version: 2)], watermarks: [0: 2]), section: "customer")
+        XCTAssertEqual(try store.count(section: "customer"), 2)
+        try reader.writeWithoutTransaction { db in
+            XCTAssertEqual(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM section_customer"), 1, "the reader's snapshot")
+            try db.execute(sql: "COMMIT")
+            XCTAssertEqual(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM section_customer"), 2)
+        }
+    }
+
+    /// A second connection to the file whose transactions may stay open between calls.
+    private func lockingConnection() throws -> DatabaseQueue {
+        var configuration = Configuration()
+        configuration.allowsUnsafeTransactions = true
+        return try DatabaseQueue(path: path, configuration: configuration)
     }
 
     func testOpeningFailuresAreMapped() throws {
@@ -346,5 +476,6 @@ final class SQLiteStoreTests: XCTestCase {
         XCTAssertEqual(try store.count(section: "customer"), 2, "updated in place, not added beside")
         XCTAssertEqual(try store.strings("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE '%_partition'"), [],
                        "the partition index is gone")
+        XCTAssertEqual(try store.strings("PRAGMA journal_mode"), ["wal"])
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import GridClient
 import GridCore
 import GridStore
+import GRDB
 import XCTest
 import ZeroMQ
 
@@ -172,18 +173,22 @@ final class WriteBehindTests: XCTestCase {
     func testSQLiteOutageUnderLoadLosesNothing() throws {
         let section = uniqueSection()
         let grid = try startGrid(.sqlite, section: section)
-        // SQLite's rollback journal sits beside the file: a folder in its place makes every
-        // write fail (root ignores file permissions, not this), and removing it heals.
-        let journal = grid.runFolder.appendingPathComponent("testgrid.sqlite-journal")
+        // Another connection to the file takes its write lock and keeps it: the mirror's
+        // commits wait out the store's busy timeout (`SQLiteStore`'s default, 5 s) and
+        // fail with SQLITE_BUSY until it lets go. The lock is held until the mirror shows
+        // the failure, so always longer than that timeout.
+        let path = grid.runFolder.appendingPathComponent("testgrid.sqlite").path
+        var configuration = Configuration()
+        // The mirror may be in a transaction when the lock is asked for.
+        configuration.busyMode = .timeout(10)
+        // The transaction stays open between the two calls below.
+        configuration.allowsUnsafeTransactions = true
+        let locker = try DatabaseQueue(path: path, configuration: configuration)
         try outageLosesNothing(.sqlite, grid, section: section,
-                               breakDatabase: {
-                                   // The journal exists while a transaction runs: try until it is between two.
-                                   let placed = eventually(timeoutSeconds: 10) {
-                                       (try? FileManager.default.createDirectory(at: journal, withIntermediateDirectories: false)) != nil
-                                   }
-                                   XCTAssertTrue(placed, "could not put a folder where the journal goes")
-                               },
-                               healDatabase: { try FileManager.default.removeItem(at: journal) })
+                               breakDatabase: { try locker.writeWithoutTransaction { try $0.execute(sql: "BEGIN EXCLUSIVE") } },
+                               healDatabase: { try locker.writeWithoutTransaction { try $0.execute(sql: "ROLLBACK") } })
+        let mirrorLog = (try? String(contentsOf: grid.runFolder.appendingPathComponent("logs/mirror.log"), encoding: .utf8)) ?? ""
+        XCTAssertTrue(mirrorLog.contains("database is locked"), "the mirror's writes did not fail on the lock:\n\(mirrorLog.suffix(2_000))")
     }
 
     func testPostgresOutageUnderLoadLosesNothing() throws {
