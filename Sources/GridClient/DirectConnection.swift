@@ -78,10 +78,7 @@ public final class DirectConnection: PipelinedConnection {
         let resolved = endpoint ?? GridConnection.environmentEndpoint ?? GridConnection.defaultEndpoint
         self.endpoint = resolved
         self.context = context
-        broker = try Socket(context, .dealer, linger: 0)
-        try broker.setHighWaterMarks(send: 100_000, receive: 100_000)
-        try broker.setReconnectInterval(milliseconds: 50, maximum: 1_000)
-        try broker.connect(resolved)
+        broker = try GridConnection.clientSocket(context, resolved)
         poller.add(broker)
         try refresh()
     }
@@ -131,9 +128,7 @@ public final class DirectConnection: PipelinedConnection {
     /// The DEALER for a unit's client endpoint, connected on first use.
     private func socket(for endpoint: String) throws(ZMQError) -> Int {
         if let index = unitIndex[endpoint] { return index }
-        let socket = try Socket(context, .dealer, linger: 0)
-        try socket.setHighWaterMarks(send: 100_000, receive: 100_000)
-        try socket.connect(endpoint)
+        let socket = try GridConnection.clientSocket(context, endpoint)
         units.append(socket)
         poller.add(socket)
         socketsVersion += 1

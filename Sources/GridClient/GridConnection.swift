@@ -48,11 +48,18 @@ public final class GridConnection {
     public init(context: Context, endpoint: String? = nil) throws(ZMQError) {
         let resolved = endpoint ?? GridConnection.environmentEndpoint ?? GridConnection.defaultEndpoint
         self.endpoint = resolved
-        socket = try Socket(context, .dealer, linger: 0)
+        socket = try Self.clientSocket(context, resolved)
+        poller.add(socket)
+    }
+
+    /// A client's DEALER to a broker or unit: deep queues for pipelining, quick
+    /// reconnects, and no linger (a closing client does not wait for its sends).
+    public static func clientSocket(_ context: Context, _ endpoint: String) throws(ZMQError) -> Socket {
+        let socket = try Socket(context, .dealer, linger: 0)
         try socket.setHighWaterMarks(send: 100_000, receive: 100_000)
         try socket.setReconnectInterval(milliseconds: 50, maximum: 1_000)
-        try socket.connect(resolved)
-        poller.add(socket)
+        try socket.connect(endpoint)
+        return socket
     }
 
     /// `SPACEGRID_BROKER` from the environment, when set.

@@ -20,10 +20,7 @@ final class BenchLink: PipelinedConnection {
 
     /// Connects to `endpoint` with GridConnection's socket options.
     init(context: Context, endpoint: String) throws(ZMQError) {
-        socket = try Socket(context, .dealer, linger: 0)
-        try socket.setHighWaterMarks(send: 100_000, receive: 100_000)
-        try socket.setReconnectInterval(milliseconds: 50, maximum: 1_000)
-        try socket.connect(endpoint)
+        socket = try GridConnection.clientSocket(context, endpoint)
         poller.add(socket)
     }
 
