@@ -23,9 +23,12 @@ extension GridConnection: PipelinedConnection {}
 ///   at that epoch, or the operation is a workflow) or 503 (the partition is loading)
 ///   is sent again through the broker, under the same correlation id, and the
 ///   table is refreshed.
-/// - a direct request unanswered for `resendMilliseconds` (its unit may have died)
-///   is sent again through the broker, which routes it to the new primary: the
-///   same at-least-once the broker gives a request whose unit dies.
+/// - a direct request unanswered for `resendMilliseconds` makes the connection
+///   read the table again; if its partition has moved (a new epoch: its unit
+///   died or was fenced), it is sent again through the broker, which routes it
+///   to the new primary: the same at-least-once the broker gives a request whose
+///   unit dies. A request whose unit still leads its partition waits on: a slow
+///   unit is not a reason to apply a write twice.
 ///
 /// Like its sockets, a connection belongs to the thread that created it.
 public final class DirectConnection: PipelinedConnection {
@@ -61,6 +64,10 @@ public final class DirectConnection: PipelinedConnection {
 
     struct Request {
         var sentAt: UInt64
+        /// Where it went: the unit's socket and the route it carried.
+        var unit: Int
+        var partition: Int
+        var epoch: UInt64
         var section: String
         var operation: String
         var key: [UInt8]
@@ -148,7 +155,7 @@ public final class DirectConnection: PipelinedConnection {
                 correlation: ClientWire.correlation(correlation), route: Route(partition: partition, epoch: target.epoch),
                 section: Array(section.utf8), operation: Array(operation.utf8), key: key, arguments: arguments)
             _ = try units[target.unit].send(frames, blocking: true)
-            direct[correlation] = Request(sentAt: monotonicMilliseconds(), section: section, operation: operation, key: key, arguments: arguments)
+            direct[correlation] = Request(sentAt: monotonicMilliseconds(), unit: target.unit, partition: partition, epoch: target.epoch, section: section, operation: operation, key: key, arguments: arguments)
             sentDirect += 1
         } else {
             try sendThroughBroker(correlation, section, operation, key: key, arguments: arguments)
@@ -190,13 +197,20 @@ public final class DirectConnection: PipelinedConnection {
         }
     }
 
-    /// Sends the direct requests unanswered for `resendMilliseconds` again through the broker.
+    /// Looks again at the direct requests unanswered for `resendMilliseconds`: those
+    /// whose partition moved since they were sent go again through the broker.
     private func resendOverdue(now: UInt64) throws(ZMQError) {
         lastResendCheck = now
         let overdue = direct.filter { now - min(now, $0.value.sentAt) >= resendMilliseconds }
         guard !overdue.isEmpty else { return }
-        stale = true
+        try refresh()
         for (correlation, request) in overdue.sorted(by: { $0.key < $1.key }) {
+            let target = tables[request.section].flatMap { $0.targets.indices.contains(request.partition) ? $0.targets[request.partition] : nil }
+            if let target, target.unit == request.unit, target.epoch == request.epoch {
+                // Still led there: the unit is slow, not gone. Look again later.
+                direct[correlation]?.sentAt = now
+                continue
+            }
             direct[correlation] = nil
             retriedThroughBroker += 1
             try sendThroughBroker(correlation, request.section, request.operation, key: request.key, arguments: request.arguments)

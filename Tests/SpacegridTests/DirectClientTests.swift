@@ -154,6 +154,38 @@ final class DirectClientTests: XCTestCase {
         }
     }
 
+    func testASlowPrimaryIsWaitedForNotBypassed() throws {
+        // A 2 s heartbeat: the broker declares a unit dead only after 6 s of silence.
+        let grid = try TestGrid(sections: """
+              customer:
+                units: 2
+                partitions: 31
+                backups: 1
+                mode: sync
+            """, heartbeat: "2s")
+        self.grid = grid
+        XCTAssertTrue(eventually(timeoutSeconds: 60) { self.customerWhole(grid) }, "grid not whole:\n\(grid.diagnostics)")
+        let status = try XCTUnwrap(GridStatus(decoding: Array(try Spacegrid.run(["status", "--json", "--broker", grid.endpoint], timeoutSeconds: 10).stdout.utf8)))
+        let customer = try XCTUnwrap(status.sections.first { $0.name == "customer" })
+        let key = Array("slow".utf8)
+        let primary = try XCTUnwrap(customer.partitions.first { $0.partition == Int(FNV1a.hash(key) % 31) }?.primary)
+        let pid = try XCTUnwrap(customer.units.first { $0.name == primary }?.pid)
+
+        let context = Context()
+        let direct = try DirectConnection(context: context, endpoint: grid.endpoint)
+        defer { direct.close() }
+        kill(pid, SIGSTOP)
+        let id = try direct.send("customer", "put", key: key, arguments: [Array("{\"n\":1}".utf8)])
+        // Past the connection's one-second look, well before the broker's six: the unit is slow, not gone.
+        XCTAssertNil(try direct.receive(timeoutMilliseconds: 2_500), "no reply from a stopped unit")
+        kill(pid, SIGCONT)
+        let (replyID, reply) = try XCTUnwrap(try direct.receive(timeoutMilliseconds: 10_000), "the unit answers once it runs again")
+        XCTAssertEqual(replyID, id)
+        XCTAssertEqual(reply.status, .ok, reply.text)
+        XCTAssertEqual(reply.unit, primary)
+        XCTAssertEqual(direct.retriedThroughBroker, 0, "a request to a slow but leading unit is not sent twice")
+    }
+
     func testSyncDirectWritesSurviveAKill9OfTheirPrimary() throws {
         let grid = try startGrid()
         let writer = try AcknowledgedWriter(endpoint: grid.endpoint, section: "customer", direct: true)
