@@ -20,7 +20,7 @@ final class DirectClientTests: XCTestCase {
         grid = nil
     }
 
-    func startGrid() throws -> TestGrid {
+    func startGrid(heartbeat: String = "50ms") throws -> TestGrid {
         let grid = try TestGrid(sections: """
               customer:
                 units: 2
@@ -33,9 +33,9 @@ final class DirectClientTests: XCTestCase {
                 ranges:
                   - [0, 1000]
                 backups: 0
-            """)
+            """, heartbeat: heartbeat)
         self.grid = grid
-        XCTAssertTrue(eventually(timeoutSeconds: 30) { self.customerWhole(grid) }, "grid not whole:\n\(grid.diagnostics)")
+        XCTAssertTrue(eventually(timeoutSeconds: 60) { self.customerWhole(grid) }, "grid not whole:\n\(grid.diagnostics)")
         return grid
     }
 
@@ -156,15 +156,7 @@ final class DirectClientTests: XCTestCase {
 
     func testASlowPrimaryIsWaitedForNotBypassed() throws {
         // A 2 s heartbeat: the broker declares a unit dead only after 6 s of silence.
-        let grid = try TestGrid(sections: """
-              customer:
-                units: 2
-                partitions: 31
-                backups: 1
-                mode: sync
-            """, heartbeat: "2s")
-        self.grid = grid
-        XCTAssertTrue(eventually(timeoutSeconds: 60) { self.customerWhole(grid) }, "grid not whole:\n\(grid.diagnostics)")
+        let grid = try startGrid(heartbeat: "2s")
         let status = try XCTUnwrap(GridStatus(decoding: Array(try Spacegrid.run(["status", "--json", "--broker", grid.endpoint], timeoutSeconds: 10).stdout.utf8)))
         let customer = try XCTUnwrap(status.sections.first { $0.name == "customer" })
         let key = Array("slow".utf8)
