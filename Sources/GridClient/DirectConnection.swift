@@ -203,7 +203,8 @@ public final class DirectConnection: PipelinedConnection {
         lastResendCheck = now
         let overdue = direct.filter { now - min(now, $0.value.sentAt) >= resendMilliseconds }
         guard !overdue.isEmpty else { return }
-        try refresh()
+        // At most one table read per refresh interval, however many requests fall due.
+        if now - lastRefresh >= Self.refreshMilliseconds { try refresh() }
         for (correlation, request) in overdue.sorted(by: { $0.key < $1.key }) {
             let target = tables[request.section].flatMap { $0.targets.indices.contains(request.partition) ? $0.targets[request.partition] : nil }
             if let target, target.unit == request.unit, target.epoch == request.epoch {

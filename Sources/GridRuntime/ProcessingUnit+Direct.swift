@@ -16,9 +16,6 @@ struct HeldReply {
 }
 
 extension ProcessingUnit {
-    /// The largest direct request taken, as the broker's default `max_message_bytes`.
-    static let maximumDirectBytes = 1_048_576
-
     /// Sends a reply on its path. A direct client that is gone or not reading
     /// is not waited for (a ROUTER never blocks on one client); it times out and retries.
     func send(_ reply: HeldReply) throws(ZMQError) {
@@ -69,7 +66,7 @@ extension ProcessingUnit {
     /// Why a direct request cannot be served here, or nil. A key outside the
     /// partition named would be stored where no lookup finds it, so it is refused.
     private func directProblem(_ request: ClientWire.DirectRequest, size: Int, partitioner: Partitioner) -> GridError? {
-        guard size <= Self.maximumDirectBytes else { return .tooLarge(size, limit: Self.maximumDirectBytes) }
+        guard size <= configuration.maxMessageBytes else { return .tooLarge(size, limit: configuration.maxMessageBytes) }
         guard request.section.elementsEqual(configuration.section.utf8) else {
             return .unknownSection("\(preview(request.section)) (this unit serves '\(configuration.section)')")
         }

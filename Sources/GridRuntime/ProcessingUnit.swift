@@ -49,6 +49,8 @@ public final class ProcessingUnit {
         /// The section's partitioner. With it the unit takes direct requests from
         /// partition-aware clients, checking that each key is in the partition named.
         public var partitioner: Partitioner?
+        /// The largest direct request taken: the topology's `max_message_bytes`, as at the broker.
+        public var maxMessageBytes = 1_048_576
 
         public init(section: String, name: String, broker: String, heartbeatMilliseconds: Int, liveness: Int,
                     mode: BackupMode = .sync, replicationIntervalMilliseconds: Int = 50, host: String = "127.0.0.1", partitionCount: Int = 271,
@@ -145,7 +147,7 @@ public final class ProcessingUnit {
             let router = try Socket(context, .router, linger: 0)
             try router.setRouterMandatory()
             try router.setHighWaterMarks(send: 200_000, receive: 200_000)
-            try router.setMaximumMessageSize(Int64(Self.maximumDirectBytes) * 4)
+            try router.setMaximumMessageSize(Int64(configuration.maxMessageBytes) * 4)
             try router.bind("tcp://\(configuration.host):*")
             clientRouter = router
             clientEndpoint = router.lastEndpoint

@@ -106,6 +106,7 @@ struct UnitCommand: ParsableCommand {
                 logic: SectionCatalog.section(named: section), clients: topology.broker.clients)
             configuration.database = database?.open
             configuration.partitioner = sectionConfig.partitioner
+            configuration.maxMessageBytes = topology.broker.maxMessageBytes
             let unit = try ProcessingUnit(configuration: configuration, context: context, logger: logger)
             try unit.run(until: .forProcess())
         } catch {
