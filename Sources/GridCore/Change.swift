@@ -21,7 +21,9 @@ public struct Change: Sendable, Equatable {
     }
 
     public var partition: Int
-    /// The epoch under which the primary applied it.
+    /// The epoch under which the primary applied it. It stays with the change for good
+    /// (a promoted backup keeps its predecessor's labels), so (epoch, sequence) names one
+    /// change of one history: epochs are granted once.
     public var epoch: UInt64
     /// The partition's gap-free change number.
     public var sequence: UInt64
@@ -31,8 +33,12 @@ public struct Change: Sendable, Equatable {
     public var kind: Kind
     /// The new value; empty for a delete.
     public var value: [UInt8]
+    /// The request that made the change and its reply, when the request carried an id:
+    /// backups record it so a retry finds its first reply on any replica.
+    public var request: RequestRecord?
 
-    public init(partition: Int, epoch: UInt64, sequence: UInt64, key: [UInt8], version: UInt64, kind: Kind, value: [UInt8]) {
+    public init(partition: Int, epoch: UInt64, sequence: UInt64, key: [UInt8], version: UInt64, kind: Kind, value: [UInt8], request: RequestRecord? = nil) {
+        self.request = request
         self.partition = partition
         self.epoch = epoch
         self.sequence = sequence

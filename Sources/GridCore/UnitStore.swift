@@ -1,74 +1,133 @@
 /// Everything one unit holds: the partitions it leads (with their replication
-/// log and backup acknowledgements) and the ones it backs up (followers).
+/// log and backup acknowledgements), the ones it backs up (followers), and its lease.
 ///
-/// Pure: the unit shell feeds it the broker's assignments, routed requests,
-/// changes from primaries and acknowledgements from backups, with the time;
-/// it returns what to send. Held replies (sync mode) are opaque tokens the
-/// shell maps to the reply frames it keeps.
+/// Pure: the unit shell feeds it the broker's assignments and lease renewals, routed
+/// requests, changes from primaries and acknowledgements from backups, with the time;
+/// it returns what to send. Held replies are opaque tokens the shell maps to the reply
+/// frames it keeps.
+///
+/// The lease (DESIGN.md section 5, "fencing"): a unit serves requests, releases held
+/// replies and lets workflows send steps only while `now < leaseExpiry`. The broker
+/// renews it by echoing the stamp of the unit's latest REPORT, and declares the unit
+/// dead (and promotes another) only after a longer silence than the lease, so a paused
+/// or cut-off primary stops before its successor starts.
 public struct UnitStore: Sendable {
     /// A partition this unit leads.
     public struct Led: Sendable {
         public var store: PartitionStore
         public var log: ReplicationLog
-        public var acks = AckTracker()
+        public var acks: AckTracker
         public var backups: [String]
+        /// Waiting for its content from the database: nothing is served until it arrives.
+        public var loading: Bool
+        /// The sequence the partition continues at or above once loaded.
+        public var loadFloor: UInt64
+        /// The commit index last published.
+        public var publishedCommit: UInt64 = 0
 
         /// The changes from `from` to the partition's newest, or nil when the log does not
-        /// hold them all: it starts empty after a promotion or a load from the database,
-        /// while the partition's sequence goes on from where it was. Nil means a snapshot.
+        /// hold them all (it starts empty after a load). Nil means a snapshot.
         public func replay(from: UInt64) -> [Change]? {
             if from > store.sequence { return [] }
             guard log.count > 0, log.newest == store.sequence else { return nil }
             return log.changes(from: from)
         }
-    }
 
-    public enum Held: Sendable {
-        case primary(Led)
-        case backup(ReplicaFollower, primary: String)
+        /// What answers a catch-up from `from` by a replica whose last change (at `from - 1`)
+        /// is labelled `dataEpoch`: the changes when that replica's data is a prefix of this
+        /// history and the log reaches back, else a snapshot.
+        public func catchUp(from: UInt64, dataEpoch: UInt64) -> [Change]? {
+            guard from >= 1, store.contains(epoch: dataEpoch, sequence: from - 1) else { return nil }
+            return replay(from: from)
+        }
     }
 
     /// A partition this unit backs up, and the unit it follows.
     public struct Followed: Sendable {
         public var follower: ReplicaFollower
         public var primary: String
+        /// The unit registered again since this follower last spoke to its primary, which may
+        /// have dropped it meanwhile: the next assignment that keeps it makes it ask again, so
+        /// the primary learns which follower acknowledges.
+        public var mustAnnounce = false
     }
 
     /// What the shell must do.
     public enum Directive: Sendable, Equatable {
         /// Send the held reply `token` now.
         case release(token: Int)
-        /// Drop the held reply `token`: the partition is no longer led here (the broker re-routes).
+        /// The held reply `token` will never be sent as it is (the partition is not led here any
+        /// more, or the lease is gone): answer 421 instead, so the request is routed again and,
+        /// by its request id, answered once.
         case abandon(token: Int)
         /// Send to `primary`'s replication ROUTER (snapshot, catch-up or acknowledgement).
         case toPrimary(primary: String, ReplicaFollower.Directive)
         /// Send these changes straight to `backup` (it missed them on PUB).
-        case resend(backup: String, changes: [Change])
-        /// A backup this unit follows now needs a snapshot from `primary` (the partition was re-assigned).
-        case follow(primary: String, partition: Int)
+        case resend(backup: String, partition: Int, changes: [Change])
+        /// Tell `backup` its follower `follow` is in sync (what it reports after a broker restart).
+        case confirmInSync(backup: String, partition: Int, epoch: UInt64, follow: UInt64)
+        /// Load `partition` from the database (led now, nothing to continue from).
+        case load(partition: Int)
     }
 
     // Primaries and backups live in two dictionaries and are changed in place
     // (`led[p]!.store.put(...)`): taking a copy out of a dictionary and writing
     // it back would copy the whole partition on every write.
-    public private(set) var led: [Int: Led] = [:]
-    public private(set) var followed: [Int: Followed] = [:]
-    public private(set) var assignments: [Int: Assignment] = [:]
+    public internal(set) var led: [Int: Led] = [:]
+    public internal(set) var followed: [Int: Followed] = [:]
+    public internal(set) var assignments: [Int: Assignment] = [:]
     public let logCapacity: Int
-    private var nextToken = 1
+    var nextToken = 1
+    var nextFollow: UInt64 = 1
     /// Changes or requests refused for an old epoch (fencing), counted for status.
-    public private(set) var fencedRequests: UInt64 = 0
+    public internal(set) var fencedRequests: UInt64 = 0
+    /// Until when (monotonic ms) the unit may serve; 0: no lease.
+    public internal(set) var leaseExpiry: UInt64 = 0
+    /// Replies released while the lease had lapsed: sent once it is renewed.
+    var releasedWithoutLease: [Int] = []
 
-    public init(logCapacity: Int = 256) {
+    /// - Parameter incarnation: this process's random id; follower ids start from it, so
+    ///   no follower of a later process of the same unit reuses an id of an earlier one.
+    public init(logCapacity: Int = 256, incarnation: UInt64 = 1) {
         self.logCapacity = logCapacity
+        nextFollow = incarnation
     }
 
-    /// Everything held, by partition (for reports and tests; not for the hot path).
-    public var held: [Int: Held] {
-        var result: [Int: Held] = [:]
-        for (partition, led) in led { result[partition] = .primary(led) }
-        for (partition, followed) in followed { result[partition] = .backup(followed.follower, primary: followed.primary) }
-        return result
+    public func leaseValid(now: UInt64) -> Bool { now < leaseExpiry }
+
+    // MARK: - Lease
+
+    /// The broker renewed the lease until `expiry` (the echoed REPORT stamp plus the lease).
+    public mutating func renewLease(until expiry: UInt64, now: UInt64) -> [Directive] {
+        leaseExpiry = max(leaseExpiry, expiry)
+        guard leaseValid(now: now), !releasedWithoutLease.isEmpty else { return [] }
+        defer { releasedWithoutLease.removeAll() }
+        return releasedWithoutLease.map { .release(token: $0) }
+    }
+
+    /// The unit registers again (the broker did not know it, or went silent): it holds no
+    /// lease until the broker grants one, no held reply is sent as it is, and no backup
+    /// claims to be in sync until its primary says so again.
+    public mutating func onRegistering() -> [Directive] {
+        leaseExpiry = 0
+        var directives = releasedWithoutLease.map { Directive.abandon(token: $0) }
+        releasedWithoutLease.removeAll()
+        for partition in led.keys.sorted() {
+            directives += led[partition]!.acks.abandon().map { .abandon(token: $0) }
+        }
+        for partition in followed.keys {
+            followed[partition]!.follower.forgetConfirmation()
+            followed[partition]!.mustAnnounce = true
+        }
+        return directives
+    }
+
+    /// Tokens released by the backups: sent now under a valid lease, else kept.
+    mutating func released(_ tokens: [Int], now: UInt64) -> [Directive] {
+        guard !tokens.isEmpty else { return [] }
+        if leaseValid(now: now) { return tokens.map { .release(token: $0) } }
+        releasedWithoutLease += tokens
+        return []
     }
 
     // MARK: - Assignments
@@ -87,174 +146,106 @@ public struct UnitStore: Sendable {
         }
         for partition in next.keys.sorted() {
             let assignment = next[partition]!
-            let lease = assignment.lease
-            switch lease.role {
-            case .primary:
-                if led[partition] != nil {
-                    led[partition]!.store.epoch = lease.epoch
-                    led[partition]!.backups = assignment.backups
-                    directives += led[partition]!.acks.setBackups(assignment.backups, now: now).map { .release(token: $0) }
-                    continue
-                }
-                // Promoted: the data it followed becomes the partition and sequences continue; or it starts empty.
-                var store = followed.removeValue(forKey: partition)?.follower.data ?? PartitionStore(partition: partition, epoch: lease.epoch)
-                store.epoch = lease.epoch
-                var entry = Led(store: store, log: ReplicationLog(capacity: logCapacity), backups: assignment.backups)
-                _ = entry.acks.setBackups(assignment.backups, now: now)
-                led[partition] = entry
-            case .backup:
-                if let current = followed[partition], current.follower.epoch == lease.epoch, current.primary == assignment.primary {
-                    continue
-                }
-                let follower: ReplicaFollower
-                if let demoted = led.removeValue(forKey: partition) {
-                    // Demoted (fenced): what it held may have diverged; resync from the new primary.
-                    var acks = demoted.acks
-                    directives += acks.abandon().map { .abandon(token: $0) }
-                    follower = ReplicaFollower(resyncing: demoted.store, epoch: lease.epoch, now: now)
-                } else if let current = followed.removeValue(forKey: partition) {
-                    follower = ReplicaFollower(resyncing: current.follower.data, epoch: lease.epoch, now: now)
-                } else {
-                    follower = ReplicaFollower(partition: partition, epoch: lease.epoch, now: now)
-                }
-                followed[partition] = Followed(follower: follower, primary: assignment.primary)
-                directives.append(.follow(primary: assignment.primary, partition: partition))
-                directives += follower.initialDirectives.map { .toPrimary(primary: assignment.primary, $0) }
+            switch assignment.lease.role {
+            case .primary: directives += lead(assignment, now: now)
+            case .backup: directives += follow(assignment, now: now)
             }
         }
         assignments = next
         return directives
     }
 
-    // MARK: - Requests (primary)
-
-    /// What serving a request produced.
-    public struct Served: Sendable, Equatable {
-        public var outcome: OperationOutcome
-        /// Set when the reply must wait for backups (sync mode): the shell keeps it under this token.
-        public var heldToken: Int?
-
-        public init(outcome: OperationOutcome, heldToken: Int?) {
-            self.outcome = outcome
-            self.heldToken = heldToken
+    private mutating func lead(_ assignment: Assignment, now: UInt64) -> [Directive] {
+        let partition = assignment.lease.partition
+        let epoch = assignment.lease.epoch
+        if led[partition] != nil, assignment.load == nil || led[partition]!.store.epoch == epoch {
+            // Still led (the same epoch, or granted again to the holder after a broker restart).
+            led[partition]!.store.epoch = epoch
+            led[partition]!.backups = assignment.backups
+            let tokens = led[partition]!.acks.setBackups(assignment.members, now: now)
+            return released(tokens, now: now)
         }
-    }
-
-    /// Serves one routed request, fenced by the route's epoch. A write is logged
-    /// for replication; in sync mode its reply waits for the in-sync backups.
-    public mutating func handle(route: Route, operation: DataOperation, key: [UInt8], arguments: [[UInt8]], sync: Bool, now: UInt64) -> Served {
-        serve(route: route, sync: sync, now: now) { operation.execute(key: key, arguments: arguments, on: &$0) }
-    }
-
-    /// Serves one routed request with a section's domain operation.
-    public mutating func handle(route: Route, run operation: SectionOperation, key: [UInt8], arguments: [[UInt8]], sync: Bool, now: UInt64) -> Served {
-        serve(route: route, sync: sync, now: now) { $0.run(operation, key: key, arguments: arguments) }
-    }
-
-    /// Whether this unit leads `route.partition` under exactly `route.epoch`.
-    public func leads(_ route: Route) -> Bool { led[route.partition]?.store.epoch == route.epoch }
-
-    private mutating func serve(route: Route, sync: Bool, now: UInt64, _ body: (inout PartitionStore) -> OperationOutcome) -> Served {
-        guard leads(route) else {
-            fencedRequests += 1
-            return Served(outcome: .failure(.staleEpoch(partition: route.partition, epoch: route.epoch, current: assignments[route.partition]?.lease.epoch)), heldToken: nil)
+        var directives: [Directive] = []
+        if let old = led.removeValue(forKey: partition) {
+            directives += old.acks.abandonedTokens.map { .abandon(token: $0) }
         }
-        let outcome = body(&led[route.partition]!.store)
-        var token: Int?
-        if let change = outcome.change { token = logged(change, partition: route.partition, sync: sync, now: now) }
-        return Served(outcome: outcome, heldToken: token)
-    }
-
-    /// Logs a change for replication; in sync mode returns the token its reply must wait under.
-    private mutating func logged(_ change: Change, partition: Int, sync: Bool, now: UInt64) -> Int? {
-        led[partition]!.log.append(change, at: now)
-        guard sync else { return nil }
-        let candidate = nextToken
-        nextToken += 1
-        return led[partition]!.acks.hold(candidate, sequence: change.sequence).isEmpty ? candidate : nil
-    }
-
-    /// A write the unit makes on its own (a workflow recording its progress) in a partition it leads.
-    /// Returns the change, and in sync mode the token a reply depending on it must wait under.
-    public mutating func write(partition: Int, key: [UInt8], _ write: OperationOutput.Write, sync: Bool, now: UInt64) -> (change: Change?, token: Int?) {
-        guard led[partition] != nil else { return (nil, nil) }
-        let change: Change?
-        switch write {
-        case .none: change = nil
-        case .put(let value): change = led[partition]!.store.put(key, value)
-        case .delete: change = led[partition]!.store.delete(key)
+        let previous = followed.removeValue(forKey: partition)
+        if let floor = assignment.load {
+            // No replica to continue from: the database's copy, once loaded.
+            var entry = Led(store: PartitionStore(partition: partition, epoch: epoch), log: ReplicationLog(capacity: logCapacity),
+                            acks: AckTracker(), backups: assignment.backups, loading: true, loadFloor: floor)
+            _ = entry.acks.setBackups(assignment.members, now: now)
+            led[partition] = entry
+            directives.append(.load(partition: partition))
+            return directives
         }
-        guard let change else { return (nil, nil) }
-        return (change, logged(change, partition: partition, sync: sync, now: now))
+        // Promoted: the followed data becomes the partition and sequences continue. Backups
+        // the broker still counts as in sync are waited for from the first write on, and until
+        // they acknowledge, nothing new counts as committed.
+        var store = previous?.follower.data ?? PartitionStore(partition: partition, epoch: epoch)
+        store.epoch = epoch
+        let log = previous?.follower.log ?? ReplicationLog(capacity: logCapacity)
+        let carried = !assignment.inSync.isEmpty
+        var acks = AckTracker(newest: store.sequence, committed: carried ? 0 : store.sequence)
+        _ = acks.setBackups(assignment.members, now: now)
+        led[partition] = Led(store: store, log: log, acks: acks, backups: assignment.backups, loading: false, loadFloor: 0)
+        return directives
     }
 
-    /// A partition led here that started empty receives what the database holds (a cold
-    /// start, or every replica lost). Refused (false) once anything was written to it:
-    /// the shell holds the partition's requests until the load is installed.
-    public mutating func installLoaded(partition: Int, entries: EntryTable, sequence: UInt64) -> Bool {
-        guard let current = led[partition], current.store.sequence == 0, current.store.count == 0 else { return false }
-        led[partition]!.store = PartitionStore(partition: partition, epoch: current.store.epoch, sequence: sequence, entries: entries)
-        return true
+    private mutating func follow(_ assignment: Assignment, now: UInt64) -> [Directive] {
+        let partition = assignment.lease.partition
+        let epoch = assignment.lease.epoch
+        if let current = followed[partition], current.follower.epoch == epoch, current.primary == assignment.primary {
+            guard current.mustAnnounce else { return [] }
+            followed[partition]!.mustAnnounce = false
+            return current.follower.announcement.map { .toPrimary(primary: assignment.primary, $0) }
+        }
+        var directives: [Directive] = []
+        let follower: ReplicaFollower
+        let id = nextFollow
+        nextFollow &+= 1
+        if let demoted = led.removeValue(forKey: partition) {
+            // Demoted (fenced): what it holds may go beyond the new primary's history; the new
+            // primary answers the catch-up with a snapshot then.
+            directives += demoted.acks.abandonedTokens.map { .abandon(token: $0) }
+            follower = demoted.loading
+                ? ReplicaFollower(partition: partition, epoch: epoch, follow: id, now: now, logCapacity: logCapacity)
+                : ReplicaFollower(resyncing: demoted.store, log: demoted.log, epoch: epoch, follow: id, now: now)
+        } else if let current = followed.removeValue(forKey: partition) {
+            follower = ReplicaFollower(resyncing: current.follower.data, log: current.follower.log, epoch: epoch, follow: id, now: now)
+        } else {
+            follower = ReplicaFollower(partition: partition, epoch: epoch, follow: id, now: now, logCapacity: logCapacity)
+        }
+        followed[partition] = Followed(follower: follower, primary: assignment.primary)
+        directives += follower.initialDirectives.map { .toPrimary(primary: assignment.primary, $0) }
+        return directives
     }
+
+    /// A partition led here that waited for the database receives its content (or nothing,
+    /// without a database). It continues at `sequence` (the load's decision) or the lease's
+    /// floor, whichever is higher. False when the partition does not wait for a load.
+    public mutating func installLoaded(partition: Int, entries: EntryTable, sequence: UInt64, now: UInt64) -> (installed: Bool, directives: [Directive]) {
+        guard let current = led[partition], current.loading else { return (false, []) }
+        let start = max(sequence, current.loadFloor)
+        var acks = AckTracker(newest: start)
+        let tokens = acks.setBackups(assignments[partition]?.members ?? [], now: now)
+        // The loaded state is labelled with this lease's epoch: a replica that later holds it
+        // (a snapshot of it) is then recognised as holding a prefix of this history.
+        let loaded = PartitionStore(partition: partition, epoch: current.store.epoch, sequence: start, entries: entries,
+                                    lastEpoch: start > 0 ? current.store.epoch : nil)
+        led[partition] = Led(store: loaded,
+                             log: ReplicationLog(capacity: logCapacity), acks: acks, backups: current.backups, loading: false, loadFloor: current.loadFloor)
+        return (true, released(tokens, now: now))
+    }
+
+    /// Partitions led here that wait for the database.
+    public var loadingPartitions: Set<Int> { Set(led.filter { $0.value.loading }.keys) }
 
     /// A partition this unit leads (for snapshot and catch-up service).
     public func led(_ partition: Int) -> Led? { led[partition] }
 
-    /// A backup acknowledged `sequence` of a partition led here. Returns released replies.
-    public mutating func onAcknowledge(backup: String, partition: Int, epoch: UInt64, sequence: UInt64, now: UInt64) -> [Directive] {
-        guard led[partition]?.store.epoch == epoch else { return [] }
-        return led[partition]!.acks.onAcknowledge(backup: backup, sequence: sequence, now: now).map { .release(token: $0) }
-    }
-
-    // MARK: - Replication (backup)
-
-    /// Changes from a primary's PUB socket or a catch-up reply (all of one partition).
-    public mutating func onChanges(_ changes: [Change], now: UInt64) -> [Directive] {
-        guard let first = changes.first else { return [] }
-        guard followed[first.partition] != nil else {
-            if changes.contains(where: { $0.epoch < (assignments[first.partition]?.lease.epoch ?? 0) }) {
-                fencedRequests += 1
-            }
-            return []
-        }
-        let before = followed[first.partition]!.follower.staleRefused
-        let directives = followed[first.partition]!.follower.onChanges(changes, now: now)
-        fencedRequests += followed[first.partition]!.follower.staleRefused - before
-        let primary = followed[first.partition]!.primary
-        return directives.map { .toPrimary(primary: primary, $0) }
-    }
-
-    /// Part of a snapshot for a partition this unit backs up.
-    public mutating func onSnapshotChunk(partition: Int, epoch: UInt64, sequence: UInt64, entries: [([UInt8], Entry)], first: Bool, last: Bool, now: UInt64) -> [Directive] {
-        guard followed[partition] != nil else { return [] }
-        let directives = followed[partition]!.follower.onSnapshotChunk(epoch: epoch, sequence: sequence, entries: entries, first: first, last: last, now: now)
-        let primary = followed[partition]!.primary
-        return directives.map { .toPrimary(primary: primary, $0) }
-    }
-
-    // MARK: - Time
-
-    /// Retries for followers, resends for backups that stalled.
-    public mutating func onTick(now: UInt64, resendAfterMilliseconds: UInt64) -> [Directive] {
-        var directives: [Directive] = []
-        for partition in followed.keys.sorted() {
-            let retries = followed[partition]!.follower.onTick(now: now)
-            let primary = followed[partition]!.primary
-            directives += retries.map { .toPrimary(primary: primary, $0) }
-        }
-        for partition in led.keys.sorted() {
-            let newest = led[partition]!.store.sequence
-            let log = led[partition]!.log
-            let stalled = led[partition]!.acks.stalled(newest: newest, now: now, quietMilliseconds: resendAfterMilliseconds) { log.time(of: $0) }
-            for (backup, from) in stalled {
-                // Beyond the log, the backup's own gap detection asks for a snapshot.
-                if let changes = led[partition]!.replay(from: from), !changes.isEmpty {
-                    directives.append(.resend(backup: backup, changes: changes))
-                }
-            }
-        }
-        return directives
-    }
+    /// Whether this unit leads `route.partition` under exactly `route.epoch`.
+    public func leads(_ route: Route) -> Bool { led[route.partition]?.store.epoch == route.epoch }
 
     // MARK: - Reports
 
@@ -262,15 +253,19 @@ public struct UnitStore: Sendable {
     public var holdings: [Holding] {
         var result: [Holding] = []
         result.reserveCapacity(led.count + followed.count)
-        for (partition, led) in led {
-            result.append(Holding(partition: partition, role: .primary, epoch: led.store.epoch, sequence: led.store.sequence, inSync: true))
+        for (partition, led) in led where !led.loading {
+            result.append(Holding(partition: partition, role: .primary, epoch: led.store.epoch, sequence: led.store.sequence, inSync: true,
+                                  inSyncBackups: led.acks.inSyncNames))
         }
         for (partition, followed) in followed {
             let follower = followed.follower
-            result.append(Holding(partition: partition, role: .backup, epoch: follower.epoch, sequence: follower.applied, inSync: follower.isFollowing))
+            result.append(Holding(partition: partition, role: .backup, epoch: follower.epoch, sequence: follower.applied, inSync: follower.confirmed))
         }
         return result.sorted { $0.partition < $1.partition }
     }
+
+    /// The backups `partition`'s primary counts as in sync, as bits over its assignment's backup list.
+    public func inSyncMask(of partition: Int) -> UInt8 { led[partition]?.acks.inSyncMask ?? 0 }
 
     /// Replication lag of one led partition: sequences the slowest backup is behind,
     /// and the age of the oldest change some backup has not acknowledged.
@@ -284,10 +279,33 @@ public struct UnitStore: Sendable {
         return (behind, now - min(now, appliedAt))
     }
 
+    /// The commit index of every led partition that moved since it was last published
+    /// (`all`: of every led partition), as (partition, epoch, committed): what the mirror
+    /// writes up to. Nothing while the lease has lapsed: a deposed primary announces nothing.
+    public mutating func commitsToPublish(all: Bool, now: UInt64) -> [(partition: Int, epoch: UInt64, committed: UInt64)] {
+        guard leaseValid(now: now) else { return [] }
+        var result: [(Int, UInt64, UInt64)] = []
+        for partition in led.keys where !led[partition]!.loading {
+            let committed = led[partition]!.acks.committed
+            guard all || committed != led[partition]!.publishedCommit else { continue }
+            led[partition]!.publishedCommit = committed
+            result.append((partition, led[partition]!.store.epoch, committed))
+        }
+        return result
+    }
+
     /// How many entries the unit holds, over all partitions and roles.
     public var entryCount: Int {
         led.values.reduce(0) { $0 + $1.store.count } + followed.values.reduce(0) { $0 + $1.follower.data.count }
     }
 
     public var primaryCount: Int { led.count }
+}
+
+extension AckTracker {
+    /// The tokens of a tracker being thrown away (its partition is no longer led here).
+    var abandonedTokens: [Int] {
+        var copy = self
+        return copy.abandon()
+    }
 }

@@ -1,33 +1,48 @@
 /// The mirror's core for one section: decides which changes go to the database,
 /// in which batch and when (DESIGN.md section 6).
 ///
-/// Pure. The mirror shell feeds it every partition's changes (PUB and replays),
-/// ticks it, reports how each batch ended, and carries out the directives:
+/// Pure. The mirror shell feeds it every partition's changes (PUB and replays), the
+/// primaries' commit indexes, ticks it, reports how each batch ended, and carries out
+/// the directives:
 /// - `flush(batch)`: write the batch's rows AND its watermarks in one transaction,
 ///   then report `onBatchCommitted` or `onBatchFailed` with the batch's id.
 /// - `retryAt(time)`: the failed batch is written again at the first tick at or after `time`.
-/// - `missing(partition:, from:)`: a gap; ask the partition's primary to replay from `from`
-///   (or for a snapshot when its log no longer reaches back).
+/// - `missing(partition:, from:, dataEpoch:)`: ask the partition's primary for its changes
+///   from `from` (it answers with a snapshot when its log does not reach back, or when
+///   `dataEpoch`, the label of the last change accepted, is not in its history).
 ///
-/// Why nothing is lost and nothing is applied twice: a batch carries, per partition,
-/// the highest sequence it covers, and the database stores it with the rows. Batches
-/// are cut from the stream in arrival order and written one at a time, so a stored
-/// watermark always means "every change up to here is in the database, none after".
-/// A restarted mirror builds a new buffer from the stored watermarks and has the
-/// primaries replay from watermark + 1; whatever was buffered or in flight when it
-/// died is simply received again, and anything at or below a watermark is ignored.
+/// Only committed changes are written. A primary commits a change once every backup it
+/// waits for has it, and announces its commit index (COMMIT, and with every replay and
+/// snapshot); changes wait here until then. Committed changes are part of every later
+/// primary's history (only in-sync backups are promoted), so the database never holds a
+/// change a failover takes back, and its history is a prefix of the grid's.
 ///
-/// Gaps: a change that skips ahead is kept aside (like `ReplicaFollower`) rather
-/// than refused: under load the primary keeps publishing while the replay is on its
-/// way, and refusing those changes would open a new gap behind every replay.
-/// Kept-aside changes join the stream once the gap fills; beyond
-/// `maximumAhead` they are dropped, since a later replay brings them again.
-/// Changes lost at the end of a stream are noticed through `onNewest`.
+/// Epochs: each message carries the epoch of the lease it was sent under. A newer epoch
+/// means a new primary: what waits uncommitted from the old one may have been forked off,
+/// so it is dropped, and the new primary is asked for its changes after the last one
+/// accepted; it replays them when they continue its history, or sends a snapshot (which
+/// replaces the partition's rows) when they do not (a partition lost and reloaded). An
+/// older epoch is a deposed primary's late message: ignored.
 ///
-/// Epochs are not checked: a replay by a newly promoted primary legitimately
-/// carries changes applied under the previous epoch, and the sequence alone orders
-/// a partition's history.
+/// Why nothing is lost and nothing is applied twice: a batch carries, per partition, the
+/// highest sequence it covers (with its epoch label), and the database stores it with the
+/// rows. Batches are cut from the accepted stream in order and written one at a time, so a
+/// stored watermark always means "every change up to here is in the database, none after".
+/// A restarted mirror builds a new buffer from the stored watermarks and asks the primaries
+/// for the rest; anything at or below a watermark is ignored.
 public struct WriteBehindBuffer: Sendable {
+    /// How far the database holds a partition: the last sequence written and the epoch that
+    /// wrote it (what the next catch-up names as `dataEpoch`).
+    public struct Watermark: Sendable, Equatable, Hashable {
+        public var sequence: UInt64
+        public var epoch: UInt64
+
+        public init(sequence: UInt64, epoch: UInt64 = 0) {
+            self.sequence = sequence
+            self.epoch = epoch
+        }
+    }
+
     /// One row to write: the key's latest state in the batch.
     public struct Row: Sendable, Equatable {
         public var section: String
@@ -57,14 +72,14 @@ public struct WriteBehindBuffer: Sendable {
         public var rows: [Row]
         /// Per partition, the highest sequence this batch covers: stored in the same
         /// transaction as the rows. Only partitions with changes in the batch appear.
-        public var watermarks: [Int: UInt64]
+        public var watermarks: [Int: Watermark]
         /// How many changes the batch carries, coalesced ones included.
         public var changes: Int
         /// Partitions a snapshot replaced: every stored row of these partitions is removed
         /// first, in the same transaction, and the batch's rows then hold their whole content.
         public var replacing: Set<Int>
 
-        public init(id: UInt64, attempt: Int, rows: [Row], watermarks: [Int: UInt64], changes: Int, replacing: Set<Int> = []) {
+        public init(id: UInt64, attempt: Int, rows: [Row], watermarks: [Int: Watermark], changes: Int, replacing: Set<Int> = []) {
             self.id = id
             self.attempt = attempt
             self.rows = rows
@@ -77,7 +92,7 @@ public struct WriteBehindBuffer: Sendable {
     public enum Directive: Sendable, Equatable {
         case flush(Batch)
         case retryAt(UInt64)
-        case missing(partition: Int, from: UInt64)
+        case missing(partition: Int, from: UInt64, dataEpoch: UInt64)
     }
 
     /// A row's identity within the section.
@@ -93,7 +108,7 @@ public struct WriteBehindBuffer: Sendable {
     private struct Segment: Sendable {
         var rows: [Row] = []
         var index: [RowKey: Int] = [:]
-        var watermarks: [Int: UInt64] = [:]
+        var watermarks: [Int: Watermark] = [:]
         var changes = 0
         /// Partitions whose stored rows this segment's rows replace (a snapshot).
         var replacing: Set<Int> = []
@@ -110,14 +125,27 @@ public struct WriteBehindBuffer: Sendable {
         var retryAt: UInt64?
     }
 
-    /// A gap in one partition's stream.
-    private struct Gap: Sendable {
-        /// Changes beyond the gap, by sequence, with their arrival time.
-        var ahead: [UInt64: (change: Change, at: UInt64)] = [:]
-        /// The highest sequence known to exist: the gap is closed once it is accepted.
-        var through: UInt64
-        /// When the replay was last asked for or last made progress.
-        var askedAt: UInt64
+    /// A whole partition from its primary, waiting until its sequence is committed.
+    private struct PendingSnapshot: Sendable {
+        var sequence: UInt64
+        var lastEpoch: UInt64
+        var entries: [(key: [UInt8], entry: Entry)]
+        var at: UInt64
+    }
+
+    /// One partition's stream.
+    private struct Stream: Sendable {
+        /// The newest lease epoch heard of (0: none yet).
+        var epoch: UInt64 = 0
+        /// The primary's commit index under `epoch`.
+        var commit: UInt64 = 0
+        /// The last change accepted (in a segment, in the outstanding batch, or written).
+        var accepted: Watermark
+        /// Changes received under `epoch` beyond `accepted`, waiting to be committed or to connect.
+        var held: [UInt64: (change: Change, at: UInt64)] = [:]
+        var snapshot: PendingSnapshot?
+        /// When the replay was last asked for (nil: nothing is missing).
+        var askedAt: UInt64?
     }
 
     public let section: String
@@ -126,42 +154,42 @@ public struct WriteBehindBuffer: Sendable {
     public let retryBaseMilliseconds: UInt64
     public let retryMaximumMilliseconds: UInt64
 
-    /// How long a gap may make no progress before the replay is asked for again.
+    /// How long a missing stretch may make no progress before the replay is asked for again.
     public static let missingRetryMilliseconds: UInt64 = 1_000
-    /// How many changes may wait beyond gaps (all partitions together) before further ones are dropped.
-    public static let maximumAhead = 10_000
+    /// How many changes may wait uncommitted or beyond gaps (all partitions together) before
+    /// further ones are dropped (a replay brings them again).
+    public static let maximumHeld = 100_000
 
-    /// Per partition, the sequence the database holds (committed).
-    private var committed: [Int: UInt64]
-    /// Per partition, the highest sequence accepted (committed, in a batch, or pending).
-    private var accepted: [Int: UInt64]
+    /// Per partition, what the database holds (committed).
+    private var committed: [Int: Watermark]
+    private var streams: [Int: Stream] = [:]
     private var segments: [Segment] = []
     private var outstanding: Outstanding?
-    private var gapsByPartition: [Int: Gap] = [:]
     private var nextBatchID: UInt64 = 1
     private var draining = false
 
-    /// Changes ignored because they were at or below what was already accepted
-    /// (the watermark, a buffered sequence, or one already kept aside).
+    /// Changes ignored because they were at or below what was already accepted or held.
     public private(set) var duplicates: UInt64 = 0
-    /// Gaps detected (each reported once by `missing`; repeats after no progress are not counted).
+    /// Messages of a deposed primary ignored, and uncommitted changes dropped at an epoch change.
+    public private(set) var discarded: UInt64 = 0
+    /// Missing stretches detected (each reported once; repeats after no progress are not counted).
     public private(set) var gaps: UInt64 = 0
-    /// Changes beyond a gap dropped because `maximumAhead` were already kept aside.
+    /// Changes dropped because `maximumHeld` were already waiting.
     public private(set) var droppedAhead: UInt64 = 0
     /// Failures in a row of the current batch; 0 after a success.
     public private(set) var consecutiveFailures = 0
     /// The message of the last failure, until the next success.
     public private(set) var lastError: String?
-    /// Accepted changes not yet committed: in the outstanding batch or pending, COUNTING
-    /// coalesced ones (each is a change the database does not have yet). Changes kept
-    /// aside beyond a gap are not accepted yet; see `heldAside`.
+    /// Accepted changes not yet committed to the database: in the outstanding batch or
+    /// pending, COUNTING coalesced ones. Held changes are not accepted yet; see `heldAside`.
     public private(set) var pendingChanges = 0
-    /// Changes kept aside beyond gaps.
+    /// Changes received and not accepted yet (uncommitted, or beyond a gap).
     public private(set) var heldAside = 0
 
     /// - Parameters:
-    ///   - watermarks: per partition, the sequence the database already holds (read at start).
-    public init(section: String, maximumBatch: Int, maximumDelayMilliseconds: UInt64, retryBaseMilliseconds: UInt64 = 100, retryMaximumMilliseconds: UInt64 = 10_000, watermarks: [Int: UInt64] = [:]) {
+    ///   - watermarks: per partition, what the database already holds (read at start).
+    public init(section: String, maximumBatch: Int, maximumDelayMilliseconds: UInt64, retryBaseMilliseconds: UInt64 = 100,
+                retryMaximumMilliseconds: UInt64 = 10_000, watermarks: [Int: Watermark] = [:]) {
         precondition(maximumBatch > 0, "a batch holds at least one row")
         self.section = section
         self.maximumBatch = maximumBatch
@@ -169,19 +197,22 @@ public struct WriteBehindBuffer: Sendable {
         self.retryBaseMilliseconds = retryBaseMilliseconds
         self.retryMaximumMilliseconds = max(retryMaximumMilliseconds, retryBaseMilliseconds)
         committed = watermarks
-        accepted = watermarks
+        for (partition, watermark) in watermarks { streams[partition] = Stream(accepted: watermark) }
     }
 
     // MARK: - Figures
 
     /// The sequence of `partition` the database holds (0: nothing yet).
-    public func watermark(of partition: Int) -> UInt64 { committed[partition] ?? 0 }
+    public func watermark(of partition: Int) -> UInt64 { committed[partition]?.sequence ?? 0 }
 
     /// Every partition's committed watermark, as the database holds them.
-    public var watermarks: [Int: UInt64] { committed }
+    public var watermarks: [Int: Watermark] { committed }
 
-    /// The highest sequence of `partition` accepted so far (the next expected is one more).
-    public func acceptedSequence(of partition: Int) -> UInt64 { accepted[partition] ?? 0 }
+    /// The highest sequence of `partition` accepted so far.
+    public func acceptedSequence(of partition: Int) -> UInt64 { streams[partition]?.accepted.sequence ?? 0 }
+
+    /// The newest lease epoch heard of for `partition`.
+    public func epoch(of partition: Int) -> UInt64 { streams[partition]?.epoch ?? 0 }
 
     /// A batch is being written now (not counting a failed one waiting for its retry).
     public var inFlight: Bool { outstanding.map { $0.retryAt == nil } ?? false }
@@ -192,112 +223,176 @@ public struct WriteBehindBuffer: Sendable {
     /// Distinct rows not yet committed (the outstanding batch's plus the pending ones).
     public var pendingRows: Int { (outstanding?.batch.rows.count ?? 0) + segments.reduce(0) { $0 + $1.rows.count } }
 
-    /// How long the oldest change not yet committed has waited (0 when none wait).
-    /// Kept-aside changes count from when they were received.
+    /// How long the oldest change not yet in the database has waited (0 when none wait).
     public func oldestPendingAge(now: UInt64) -> UInt64 {
         var oldest = outstanding?.oldestAt ?? segments.first?.oldestAt
-        for gap in gapsByPartition.values {
-            for entry in gap.ahead.values { oldest = min(oldest ?? entry.at, entry.at) }
+        for stream in streams.values {
+            for entry in stream.held.values { oldest = min(oldest ?? entry.at, entry.at) }
+            if let snapshot = stream.snapshot { oldest = min(oldest ?? snapshot.at, snapshot.at) }
         }
         guard let oldest else { return 0 }
         return now - min(now, oldest)
     }
 
-    /// Partitions with an open gap and the sequence they wait for.
+    /// Partitions with a missing stretch and the sequence they wait for.
     public var openGaps: [Int: UInt64] {
         var result: [Int: UInt64] = [:]
-        for partition in gapsByPartition.keys { result[partition] = acceptedSequence(of: partition) + 1 }
+        for (partition, stream) in streams where stream.askedAt != nil { result[partition] = stream.accepted.sequence + 1 }
         return result
     }
 
-    /// Nothing pending, outstanding or kept aside: everything received is in the database.
-    public var isIdle: Bool { outstanding == nil && segments.isEmpty && gapsByPartition.isEmpty }
+    /// Nothing accepted is unwritten, and nothing received waits: the database holds all of it.
+    public var isIdle: Bool {
+        outstanding == nil && segments.isEmpty && streams.values.allSatisfy { $0.held.isEmpty && $0.snapshot == nil && $0.askedAt == nil }
+    }
 
-    // MARK: - Changes
+    // MARK: - The stream
 
-    /// A change of some partition of this section (PUB or a replay).
+    /// A change from a primary's PUB socket: its own epoch is the lease it was sent under.
     public mutating func onChange(_ change: Change, now: UInt64) -> [Directive] {
+        onChanges([change], carrier: change.epoch, committed: nil, now: now)
+    }
+
+    /// Changes from a replay (`carrier`: the replying primary's epoch; the changes keep their
+    /// own labels), with its commit index then.
+    public mutating func onChanges(_ changes: [Change], carrier: UInt64, committed commit: UInt64?, now: UInt64) -> [Directive] {
+        guard let partition = changes.first?.partition else { return [] }
+        var directives: [Directive] = []
+        guard admit(partition, carrier: carrier, now: now, &directives) else {
+            discarded += UInt64(changes.count)
+            return directives
+        }
+        if let commit { streams[partition]!.commit = max(streams[partition]!.commit, commit) }
+        // One at a time: what connects is taken before the next is held, so a long replay
+        // never fills the held changes with what it is about to accept.
+        for change in changes where change.partition == partition {
+            hold(change, now: now)
+            directives += advance(partition, now: now)
+        }
+        return directives + flushIfDue(now: now)
+    }
+
+    /// A primary's commit index: every change of `partition` up to `committed` is on every
+    /// backup it waits for.
+    public mutating func onCommit(partition: Int, epoch: UInt64, committed commit: UInt64, now: UInt64) -> [Directive] {
+        var directives: [Directive] = []
+        guard admit(partition, carrier: epoch, now: now, &directives) else { return directives }
+        streams[partition]!.commit = max(streams[partition]!.commit, commit)
+        directives += advance(partition, now: now)
+        return directives + flushIfDue(now: now)
+    }
+
+    /// The grid's table says `partition`'s primary leads under `epoch` (the mirror's status
+    /// reads): a newer epoch than heard of means a failover whose messages were missed.
+    public mutating func onEpoch(partition: Int, epoch: UInt64, now: UInt64) -> [Directive] {
+        var directives: [Directive] = []
+        _ = admit(partition, carrier: epoch, now: now, &directives)
+        return directives
+    }
+
+    /// A whole partition as its primary held it at `sequence` (its last change labelled
+    /// `lastEpoch`), with the primary's commit index then. Once committed it replaces the
+    /// partition in the database: keys missing from it were deleted meanwhile (or the
+    /// partition was lost and reloaded). It goes into a segment of its own, after
+    /// everything accepted before it, and changes after `sequence` continue the stream.
+    public mutating func onSnapshot(partition: Int, epoch: UInt64, sequence: UInt64, lastEpoch: UInt64, committed commit: UInt64,
+                                    entries: [(key: [UInt8], entry: Entry)], now: UInt64) -> [Directive] {
+        var directives: [Directive] = []
+        guard admit(partition, carrier: epoch, now: now, &directives) else {
+            discarded += 1
+            return directives
+        }
+        guard sequence > streams[partition]!.accepted.sequence else {
+            duplicates += 1
+            return directives
+        }
+        if let previous = streams[partition]!.snapshot, previous.sequence >= sequence { return directives }
+        streams[partition]!.snapshot = PendingSnapshot(sequence: sequence, lastEpoch: lastEpoch, entries: entries, at: now)
+        streams[partition]!.commit = max(streams[partition]!.commit, commit)
+        directives += advance(partition, now: now)
+        return directives + flushIfDue(now: now)
+    }
+
+    /// Takes a message of `carrier` epoch in: false for a deposed primary's. A newer epoch
+    /// drops what waits uncommitted and asks the new primary for what follows the accepted.
+    private mutating func admit(_ partition: Int, carrier: UInt64, now: UInt64, _ directives: inout [Directive]) -> Bool {
+        var stream = streams.removeValue(forKey: partition) ?? Stream(accepted: Watermark(sequence: 0))
+        defer { streams[partition] = stream }
+        if carrier < stream.epoch { return false }
+        if carrier > stream.epoch {
+            let dropped = !stream.held.isEmpty || stream.snapshot != nil
+            discarded += UInt64(stream.held.count)
+            heldAside -= stream.held.count
+            stream.held = [:]
+            stream.snapshot = nil
+            stream.epoch = carrier
+            stream.commit = 0
+            if dropped {
+                // What waited may belong to the new history too: the new primary says what
+                // follows the accepted (a replay, or a snapshot when ours is not its history).
+                // Without anything dropped, a gap shows itself once the new commit index passes.
+                if stream.askedAt == nil { gaps += 1 }
+                stream.askedAt = now
+                directives.append(.missing(partition: partition, from: stream.accepted.sequence + 1, dataEpoch: stream.accepted.epoch))
+            }
+        }
+        return true
+    }
+
+    private mutating func hold(_ change: Change, now: UInt64) {
         let partition = change.partition
-        let last = acceptedSequence(of: partition)
-        guard change.sequence > last else {
+        guard change.sequence > streams[partition]!.accepted.sequence, streams[partition]!.held[change.sequence] == nil else {
             duplicates += 1
-            return []
+            return
         }
-        var directives: [Directive] = []
-        if change.sequence == last + 1 {
-            accept(change, at: now)
-            drainAhead(partition, now: now)
-        } else {
-            directives += keepAside(change, now: now)
+        // The change the stream waits for is always taken: it may be what unblocks the rest.
+        guard heldAside < Self.maximumHeld || change.sequence == streams[partition]!.accepted.sequence + 1 else {
+            droppedAhead += 1
+            return
         }
-        directives += flushIfDue(now: now)
-        return directives
+        streams[partition]!.held[change.sequence] = (change, now)
+        heldAside += 1
     }
 
-    /// The partition's primary announced its newest sequence (a heartbeat or a replay's
-    /// end). Changes lost at the tail of a stream are seen by no later change, so this
-    /// is how they are noticed: anything beyond what was accepted is a gap.
-    public mutating func onNewest(partition: Int, sequence: UInt64, now: UInt64) -> [Directive] {
-        guard sequence > acceptedSequence(of: partition) else { return [] }
-        if var gap = gapsByPartition[partition] {
-            gap.through = max(gap.through, sequence)
-            gapsByPartition[partition] = gap
-            return []
-        }
-        gaps += 1
-        gapsByPartition[partition] = Gap(through: sequence, askedAt: now)
-        return [.missing(partition: partition, from: acceptedSequence(of: partition) + 1)]
-    }
-
-    /// Several changes at once (a replay).
-    public mutating func onChanges(_ changes: [Change], now: UInt64) -> [Directive] {
-        var directives: [Directive] = []
-        for change in changes { directives += onChange(change, now: now) }
-        return directives
-    }
-
-    /// A whole partition as its primary held it at `sequence` (asked for when its log no
-    /// longer reached back to the gap). It replaces the partition in the database: keys
-    /// missing from it were deleted meanwhile. It goes into a segment of its own, after
-    /// everything buffered before it, and changes after `sequence` continue the stream.
-    public mutating func onSnapshot(partition: Int, sequence: UInt64, entries: [(key: [UInt8], entry: Entry)], now: UInt64) -> [Directive] {
-        guard sequence > acceptedSequence(of: partition) else {
-            duplicates += 1
-            return []
-        }
-        // Kept-aside changes the snapshot already covers are spent.
-        if var gap = gapsByPartition.removeValue(forKey: partition) {
-            for covered in gap.ahead.keys where covered <= sequence {
-                gap.ahead[covered] = nil
+    /// Accepts what is committed and connects; notices what is committed but missing.
+    private mutating func advance(_ partition: Int, now: UInt64) -> [Directive] {
+        guard var stream = streams.removeValue(forKey: partition) else { return [] }
+        defer { streams[partition] = stream }
+        var progressed = false
+        if let snapshot = stream.snapshot, snapshot.sequence <= stream.commit {
+            stream.snapshot = nil
+            acceptSnapshot(partition, snapshot)
+            stream.accepted = Watermark(sequence: snapshot.sequence, epoch: snapshot.lastEpoch)
+            for sequence in stream.held.keys where sequence <= snapshot.sequence {
+                stream.held[sequence] = nil
                 heldAside -= 1
             }
-            gapsByPartition[partition] = gap
+            progressed = true
         }
-        var segment = Segment(oldestAt: now)
-        segment.replacing = [partition]
-        segment.rows.reserveCapacity(entries.count)
-        for (key, entry) in entries {
-            let rowKey = RowKey(partition: partition, key: key)
-            if let position = segment.index[rowKey] {
-                segment.rows[position].value = entry.value
-                segment.rows[position].version = entry.version
-                continue
+        if stream.snapshot == nil {
+            while stream.accepted.sequence < stream.commit, let next = stream.held.removeValue(forKey: stream.accepted.sequence + 1) {
+                heldAside -= 1
+                accept(next.change, at: next.at)
+                stream.accepted = Watermark(sequence: next.change.sequence, epoch: next.change.epoch)
+                progressed = true
             }
-            segment.index[rowKey] = segment.rows.count
-            segment.rows.append(Row(section: section, partition: partition, key: key, value: entry.value, version: entry.version))
         }
-        segment.watermarks[partition] = sequence
-        // Counted as one change: it is one step of the partition's stream, whatever its size.
-        segment.changes = 1
-        segments.append(segment)
-        pendingChanges += 1
-        accepted[partition] = sequence
-        drainAhead(partition, now: now)
-        return flushIfDue(now: now)
+        let missing = stream.snapshot == nil && stream.accepted.sequence < stream.commit
+        if !missing {
+            stream.askedAt = nil
+            return []
+        }
+        if stream.askedAt == nil {
+            gaps += 1
+            stream.askedAt = now
+            return [.missing(partition: partition, from: stream.accepted.sequence + 1, dataEpoch: stream.accepted.epoch)]
+        }
+        // A replay under way: its progress restarts the retry timer.
+        if progressed { stream.askedAt = now }
+        return []
     }
 
     private mutating func accept(_ change: Change, at time: UInt64) {
-        accepted[change.partition] = change.sequence
         pendingChanges += 1
         let rowKey = RowKey(partition: change.partition, key: change.key)
         let row = Row(section: section, partition: change.partition, key: change.key,
@@ -316,50 +411,30 @@ public struct WriteBehindBuffer: Sendable {
             segments[open].rows.append(row)
         }
         let open = segments.count - 1
-        segments[open].watermarks[change.partition] = change.sequence
+        segments[open].watermarks[change.partition] = Watermark(sequence: change.sequence, epoch: change.epoch)
         segments[open].changes += 1
         segments[open].oldestAt = min(segments[open].oldestAt, time)
     }
 
-    /// A change beyond a gap: kept until the gap fills. Asks for the replay once per gap.
-    private mutating func keepAside(_ change: Change, now: UInt64) -> [Directive] {
-        let partition = change.partition
-        let isNew = gapsByPartition[partition] == nil
-        // Taken out while it changes, so its table of changes is not copied.
-        var gap = gapsByPartition.removeValue(forKey: partition) ?? Gap(through: change.sequence, askedAt: now)
-        gap.through = max(gap.through, change.sequence)
-        if gap.ahead[change.sequence] != nil {
-            gapsByPartition[partition] = gap
-            duplicates += 1
-            return []
+    private mutating func acceptSnapshot(_ partition: Int, _ snapshot: PendingSnapshot) {
+        var segment = Segment(oldestAt: snapshot.at)
+        segment.replacing = [partition]
+        segment.rows.reserveCapacity(snapshot.entries.count)
+        for (key, entry) in snapshot.entries {
+            let rowKey = RowKey(partition: partition, key: key)
+            if let position = segment.index[rowKey] {
+                segment.rows[position].value = entry.value
+                segment.rows[position].version = entry.version
+                continue
+            }
+            segment.index[rowKey] = segment.rows.count
+            segment.rows.append(Row(section: section, partition: partition, key: key, value: entry.value, version: entry.version))
         }
-        if heldAside >= Self.maximumAhead {
-            // A replay brings it again; even a dropped change proves the gap.
-            droppedAhead += 1
-        } else {
-            gap.ahead[change.sequence] = (change, now)
-            heldAside += 1
-        }
-        gapsByPartition[partition] = gap
-        guard isNew else { return [] }
-        gaps += 1
-        return [.missing(partition: partition, from: acceptedSequence(of: partition) + 1)]
-    }
-
-    /// Moves kept-aside changes that now connect into the stream.
-    private mutating func drainAhead(_ partition: Int, now: UInt64) {
-        // Taken out while it changes, so its table of changes is not copied.
-        guard var gap = gapsByPartition.removeValue(forKey: partition) else { return }
-        // The replay is making progress: the retry timer runs from now.
-        gap.askedAt = now
-        while let next = gap.ahead.removeValue(forKey: acceptedSequence(of: partition) + 1) {
-            heldAside -= 1
-            accept(next.change, at: next.at)
-        }
-        // Not through yet: the replay is under way, so no new request (each replayed
-        // change would otherwise look like a fresh gap); onTick repeats it if the
-        // replay stalls.
-        if acceptedSequence(of: partition) < gap.through { gapsByPartition[partition] = gap }
+        segment.watermarks[partition] = Watermark(sequence: snapshot.sequence, epoch: snapshot.lastEpoch)
+        // Counted as one change: it is one step of the partition's stream, whatever its size.
+        segment.changes = 1
+        segments.append(segment)
+        pendingChanges += 1
     }
 
     // MARK: - Batches
@@ -367,8 +442,10 @@ public struct WriteBehindBuffer: Sendable {
     /// The outstanding batch was written, rows and watermarks together.
     public mutating func onBatchCommitted(id: UInt64, now: UInt64) -> [Directive] {
         guard let current = outstanding, current.batch.id == id, current.retryAt == nil else { return [] }
-        for (partition, sequence) in current.batch.watermarks {
-            committed[partition] = max(committed[partition] ?? 0, sequence)
+        for (partition, watermark) in current.batch.watermarks {
+            if current.batch.replacing.contains(partition) || watermark.sequence >= committed[partition]?.sequence ?? 0 {
+                committed[partition] = watermark
+            }
         }
         pendingChanges -= current.batch.changes
         outstanding = nil
@@ -401,12 +478,11 @@ public struct WriteBehindBuffer: Sendable {
     /// Time passes: flushes a batch that became due, retries a failed one, re-asks a stalled replay.
     public mutating func onTick(now: UInt64) -> [Directive] {
         var directives: [Directive] = []
-        for partition in gapsByPartition.keys.sorted() {
-            guard var gap = gapsByPartition[partition],
-                  now - min(now, gap.askedAt) >= Self.missingRetryMilliseconds else { continue }
-            gap.askedAt = now
-            gapsByPartition[partition] = gap
-            directives.append(.missing(partition: partition, from: acceptedSequence(of: partition) + 1))
+        for partition in streams.keys.sorted() {
+            guard let askedAt = streams[partition]!.askedAt, now - min(now, askedAt) >= Self.missingRetryMilliseconds else { continue }
+            streams[partition]!.askedAt = now
+            let accepted = streams[partition]!.accepted
+            directives.append(.missing(partition: partition, from: accepted.sequence + 1, dataEpoch: accepted.epoch))
         }
         return directives + flushIfDue(now: now)
     }

@@ -1,161 +1,233 @@
 import GridCore
 import XCTest
 
-/// A primary's view of its backups: which replies wait (sync mode), and how far behind each backup is.
+/// The primary's view of its backups: the hold set, the commit index, and the one
+/// definition of "in sync" the broker promotes by (F1.2 of the correctness review).
 final class AckTrackerTests: XCTestCase {
-    private func assertBackup(_ backup: AckTracker.Backup?, acknowledged: UInt64?, progressAt: UInt64, _ message: String = "",
-                              file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertNotNil(backup, message, file: file, line: line)
-        XCTAssertEqual(backup?.acknowledged, acknowledged, message, file: file, line: line)
-        XCTAssertEqual(backup?.progressAt, progressAt, message, file: file, line: line)
+    private typealias Member = AckTracker.Member
+
+    /// A tracker at `newest` with backups, each having asked under follower id 10 + its index.
+    private func tracker(newest: UInt64 = 0, backups: [String], inSync: [String] = [], committed: UInt64? = nil) -> AckTracker {
+        var tracker = AckTracker(newest: newest, committed: committed)
+        _ = tracker.setBackups(backups.map { Member(name: $0, incarnation: 7, inSync: inSync.contains($0)) }, now: 0)
+        for (index, name) in backups.enumerated() { tracker.onFollowerRequest(backup: name, follow: UInt64(10 + index), now: 0) }
+        return tracker
     }
 
-    func testWithoutBackupsNothingWaits() {
+    /// Appends sequences `from...to` and holds a token per sequence (token = sequence).
+    private func write(_ tracker: inout AckTracker, _ range: ClosedRange<UInt64>) -> [Int] {
+        var released: [Int] = []
+        for sequence in range {
+            tracker.onAppend(sequence: sequence)
+            released += tracker.hold(Int(sequence), sequence: sequence)
+        }
+        return released
+    }
+
+    func testWithoutBackupsEverythingIsCommittedAtOnce() {
         var tracker = AckTracker()
-        XCTAssertEqual(tracker.hold(1, sequence: 1), [1])
+        XCTAssertEqual(write(&tracker, 1...3), [1, 2, 3])
+        XCTAssertEqual(tracker.committed, 3)
         XCTAssertEqual(tracker.waitingCount, 0)
-        XCTAssertEqual(tracker.behind(newest: 10), 0)
-        XCTAssertNil(tracker.oldestUnacknowledged(newest: 10))
     }
 
-    func testAHoldIsReleasedOnlyWhenEveryInSyncBackupAcknowledged() {
-        var tracker = AckTracker()
-        XCTAssertEqual(tracker.setBackups(["b", "c"], now: 0), [])
-        XCTAssertEqual(tracker.onAcknowledge(backup: "b", sequence: 4, now: 1), [])
-        XCTAssertEqual(tracker.onAcknowledge(backup: "c", sequence: 4, now: 1), [])
-        XCTAssertEqual(tracker.hold(10, sequence: 5), [], "both are in sync: the reply waits")
-        XCTAssertEqual(tracker.hold(11, sequence: 6), [])
-        XCTAssertEqual(tracker.hold(12, sequence: 7), [])
-        XCTAssertEqual(tracker.waitingCount, 3)
-        XCTAssertEqual(tracker.onAcknowledge(backup: "b", sequence: 6, now: 2), [], "c has not acknowledged 5 yet")
-        XCTAssertEqual(tracker.onAcknowledge(backup: "c", sequence: 5, now: 3), [10])
-        XCTAssertEqual(tracker.onAcknowledge(backup: "c", sequence: 7, now: 4), [11], "7 still waits for b")
-        XCTAssertEqual(tracker.onAcknowledge(backup: "b", sequence: 7, now: 5), [12])
-        XCTAssertEqual(tracker.waitingCount, 0)
-        XCTAssertEqual(tracker.hold(13, sequence: 7), [13], "already acknowledged: released at once")
-        assertBackup(tracker.backups["b"], acknowledged: 7, progressAt: 5)
+    func testACatchingUpBackupIsNotWaitedForAndNotInSync() {
+        var tracker = tracker(backups: ["b"])
+        XCTAssertEqual(write(&tracker, 1...5), [1, 2, 3, 4, 5], "a backup still catching up holds nothing back")
+        XCTAssertEqual(tracker.inSyncNames, [])
+        XCTAssertEqual(tracker.inSyncMask, 0)
     }
 
-    func testAcknowledgementsNeverGoBackAndStrangersAreIgnored() {
-        var tracker = AckTracker()
-        _ = tracker.setBackups(["b"], now: 0)
-        _ = tracker.onAcknowledge(backup: "b", sequence: 9, now: 10)
-        XCTAssertEqual(tracker.onAcknowledge(backup: "b", sequence: 3, now: 20), [])
-        assertBackup(tracker.backups["b"], acknowledged: 9, progressAt: 10, "an old acknowledgement is no progress")
-        XCTAssertEqual(tracker.hold(1, sequence: 10), [])
-        XCTAssertEqual(tracker.onAcknowledge(backup: "x", sequence: 100, now: 30), [], "not a backup of this partition")
-        XCTAssertNil(tracker.backups["x"])
-        XCTAssertEqual(tracker.waitingCount, 1)
+    func testABackupThatAcknowledgesThroughTheCommitIndexIsInSyncAndThenWaitedFor() {
+        var tracker = tracker(backups: ["b"])
+        _ = write(&tracker, 1...5)
+        let joined = tracker.onAcknowledge(backup: "b", follow: 10, sequence: 5, now: 1)
+        XCTAssertTrue(joined.nowInSync)
+        XCTAssertEqual(tracker.inSyncNames, ["b"])
+        XCTAssertEqual(tracker.inSyncMask, 1)
+        XCTAssertEqual(write(&tracker, 6...7), [], "an in-sync backup holds writes back")
+        XCTAssertEqual(tracker.committed, 5)
+        XCTAssertEqual(tracker.onAcknowledge(backup: "b", follow: 10, sequence: 6, now: 2).released, [6])
+        XCTAssertEqual(tracker.onAcknowledge(backup: "b", follow: 10, sequence: 7, now: 2).released, [7])
+        XCTAssertEqual(tracker.committed, 7)
+        XCTAssertFalse(tracker.onAcknowledge(backup: "b", follow: 10, sequence: 7, now: 3).nowInSync, "in sync is announced once")
     }
 
-    func testABackupThatNeverAcknowledgedDoesNotHoldWrites() {
-        var tracker = AckTracker()
-        _ = tracker.setBackups(["b", "new"], now: 0)
-        _ = tracker.onAcknowledge(backup: "b", sequence: 0, now: 0)
-        XCTAssertEqual(tracker.hold(1, sequence: 1), [], "b is in sync (it installed an empty snapshot)")
-        XCTAssertEqual(tracker.onAcknowledge(backup: "b", sequence: 1, now: 1), [1], "released without a word from the catching-up backup")
-        assertBackup(tracker.backups["new"], acknowledged: nil, progressAt: 0)
-        // Once it acknowledged (its snapshot installed), it counts.
-        _ = tracker.onAcknowledge(backup: "new", sequence: 1, now: 2)
-        XCTAssertEqual(tracker.hold(2, sequence: 2), [])
-        XCTAssertEqual(tracker.onAcknowledge(backup: "b", sequence: 2, now: 3), [])
-        XCTAssertEqual(tracker.onAcknowledge(backup: "new", sequence: 2, now: 3), [2])
-        // Only catching-up backups: nothing waits.
-        var fresh = AckTracker()
-        _ = fresh.setBackups(["x", "y"], now: 0)
-        XCTAssertEqual(fresh.hold(7, sequence: 100), [7])
+    /// F1.2: a backup behind the commit index joins the hold set (writes wait for it) but is
+    /// in sync only once it has what was released without it.
+    func testABackupCloseBehindIsWaitedForButInSyncOnlyPastWhatWasReleasedWithoutIt() {
+        var tracker = tracker(newest: 0, backups: ["b"])
+        _ = write(&tracker, 1...100)
+        XCTAssertEqual(tracker.committed, 100)
+        XCTAssertFalse(tracker.onAcknowledge(backup: "b", follow: 10, sequence: 90, now: 1).nowInSync)
+        XCTAssertEqual(tracker.backups["b"]?.standing, .holding(joinPoint: 100))
+        XCTAssertEqual(tracker.inSyncNames, [], "writes 91...100 were released without it")
+        XCTAssertEqual(write(&tracker, 101...101), [], "from now on writes wait for it")
+        XCTAssertEqual(tracker.committed, 100, "the commit index never goes back")
+        XCTAssertTrue(tracker.onAcknowledge(backup: "b", follow: 10, sequence: 100, now: 2).nowInSync)
+        XCTAssertEqual(tracker.onAcknowledge(backup: "b", follow: 10, sequence: 101, now: 2).released, [101])
     }
 
-    func testRemovingASlowBackupReleasesWhatOnlyItHeld() {
+    func testABackupFarBehindStaysCatchingUp() {
+        var tracker = AckTracker(newest: 0, committed: nil, joinSlack: 10)
+        _ = tracker.setBackups([Member(name: "b")], now: 0)
+        tracker.onFollowerRequest(backup: "b", follow: 1, now: 0)
+        _ = write(&tracker, 1...100)
+        _ = tracker.onAcknowledge(backup: "b", follow: 1, sequence: 50, now: 1)
+        XCTAssertEqual(tracker.backups["b"]?.standing, .catchingUp)
+        XCTAssertEqual(write(&tracker, 101...101), [101])
+    }
+
+    /// F1.2: acknowledgements of another follower (an earlier one of the same unit, or of an
+    /// earlier process) or before any request say nothing about the current one.
+    func testOnlyTheCurrentFollowersAcknowledgementsCount() {
         var tracker = AckTracker()
-        _ = tracker.setBackups(["fast", "slow"], now: 0)
-        _ = tracker.onAcknowledge(backup: "fast", sequence: 0, now: 0)
-        _ = tracker.onAcknowledge(backup: "slow", sequence: 0, now: 0)
-        XCTAssertEqual(tracker.hold(1, sequence: 1), [])
-        XCTAssertEqual(tracker.hold(2, sequence: 2), [])
-        XCTAssertEqual(tracker.hold(3, sequence: 3), [])
-        XCTAssertEqual(tracker.onAcknowledge(backup: "fast", sequence: 2, now: 5), [])
-        XCTAssertEqual(tracker.setBackups(["fast"], now: 6), [1, 2], "3 still waits for fast")
-        XCTAssertNil(tracker.backups["slow"])
-        XCTAssertEqual(tracker.onAcknowledge(backup: "fast", sequence: 3, now: 7), [3])
-        // A backup re-added later starts over: catching up, holding nothing.
-        _ = tracker.setBackups(["fast", "slow"], now: 8)
-        assertBackup(tracker.backups["slow"], acknowledged: nil, progressAt: 8)
-        assertBackup(tracker.backups["fast"], acknowledged: 3, progressAt: 7, "a kept backup keeps its state")
-        XCTAssertEqual(tracker.setBackups([], now: 9), [])
-        XCTAssertEqual(tracker.hold(4, sequence: 4), [4])
+        _ = tracker.setBackups([Member(name: "b", incarnation: 1)], now: 0)
+        _ = write(&tracker, 1...5)
+        XCTAssertFalse(tracker.onAcknowledge(backup: "b", follow: 3, sequence: 5, now: 1).nowInSync, "no request yet: no follower known")
+        tracker.onFollowerRequest(backup: "b", follow: 4, now: 1)
+        XCTAssertFalse(tracker.onAcknowledge(backup: "b", follow: 3, sequence: 5, now: 1).nowInSync, "a late acknowledgement of an older follower")
+        XCTAssertNil(tracker.backups["b"]?.acknowledged)
+        XCTAssertTrue(tracker.onAcknowledge(backup: "b", follow: 4, sequence: 5, now: 1).nowInSync)
+        XCTAssertEqual(tracker.onAcknowledge(backup: "stranger", follow: 4, sequence: 5, now: 1).released, [])
+    }
+
+    func testANewProcessUnderTheSameNameStartsOver() {
+        var tracker = tracker(backups: ["b"])
+        _ = write(&tracker, 1...3)
+        _ = tracker.onAcknowledge(backup: "b", follow: 10, sequence: 3, now: 1)
+        XCTAssertEqual(tracker.inSyncNames, ["b"])
+        _ = tracker.setBackups([Member(name: "b", incarnation: 8)], now: 2)
+        XCTAssertEqual(tracker.backups["b"]?.standing, .catchingUp)
+        XCTAssertNil(tracker.backups["b"]?.acknowledged)
+        XCTAssertEqual(write(&tracker, 4...4), [4])
+    }
+
+    func testTheSameProcessKeepsItsStanding() {
+        var tracker = tracker(backups: ["b"])
+        _ = write(&tracker, 1...3)
+        _ = tracker.onAcknowledge(backup: "b", follow: 10, sequence: 3, now: 1)
+        _ = tracker.setBackups([Member(name: "b", incarnation: 7), Member(name: "c", incarnation: 2)], now: 2)
+        XCTAssertEqual(tracker.inSyncNames, ["b"])
+        XCTAssertEqual(tracker.order, ["b", "c"])
+    }
+
+    /// A new follower of a backup that is waited for stays waited for: only the broker
+    /// removes a backup, so the primary never releases writes without one the broker counts.
+    func testANewFollowerOfAWaitedForBackupStaysWaitedFor() {
+        var tracker = tracker(backups: ["b"])
+        _ = write(&tracker, 1...3)
+        _ = tracker.onAcknowledge(backup: "b", follow: 10, sequence: 3, now: 1)
+        tracker.onFollowerRequest(backup: "b", follow: 11, now: 2)
+        XCTAssertEqual(tracker.backups["b"]?.standing, .holding(joinPoint: 3))
+        XCTAssertEqual(write(&tracker, 4...4), [])
+        XCTAssertEqual(tracker.onAcknowledge(backup: "b", follow: 11, sequence: 4, now: 3).released, [4])
+    }
+
+    func testRemovingABackupReleasesWhatOnlyItHeld() {
+        var tracker = tracker(backups: ["b", "c"])
+        _ = tracker.onAcknowledge(backup: "b", follow: 10, sequence: 0, now: 0)
+        _ = tracker.onAcknowledge(backup: "c", follow: 11, sequence: 0, now: 0)
+        XCTAssertEqual(write(&tracker, 1...2), [])
+        _ = tracker.onAcknowledge(backup: "b", follow: 10, sequence: 2, now: 1)
+        XCTAssertEqual(tracker.setBackups([Member(name: "b", incarnation: 7)], now: 2), [1, 2])
+    }
+
+    /// A promoted primary waits from the first write on for the backups the broker carried
+    /// over as in sync, and counts nothing new as committed until they have it.
+    func testBackupsCarriedInSyncAreWaitedForFromTheStart() {
+        var tracker = AckTracker(newest: 40, committed: 0)
+        _ = tracker.setBackups([Member(name: "b", inSync: true)], now: 0)
+        XCTAssertEqual(tracker.backups["b"]?.standing, .holding(joinPoint: 40))
+        XCTAssertEqual(write(&tracker, 41...41), [])
+        XCTAssertEqual(tracker.hold(99, sequence: 40), [], "a read of the promoted state waits too")
+        tracker.onFollowerRequest(backup: "b", follow: 5, now: 1)
+        let acknowledged = tracker.onAcknowledge(backup: "b", follow: 5, sequence: 41, now: 1)
+        XCTAssertEqual(acknowledged.released, [41, 99])
+        XCTAssertTrue(acknowledged.nowInSync)
+        XCTAssertEqual(tracker.committed, 41)
     }
 
     func testAbandonReturnsEveryWaitingToken() {
-        var tracker = AckTracker()
-        _ = tracker.setBackups(["b"], now: 0)
-        _ = tracker.onAcknowledge(backup: "b", sequence: 0, now: 0)
-        for token in 1...5 { XCTAssertEqual(tracker.hold(token, sequence: UInt64(token)), []) }
-        XCTAssertEqual(tracker.onAcknowledge(backup: "b", sequence: 2, now: 1), [1, 2])
-        XCTAssertEqual(tracker.abandon(), [3, 4, 5])
+        var tracker = tracker(backups: ["b"])
+        _ = tracker.onAcknowledge(backup: "b", follow: 10, sequence: 0, now: 0)
+        _ = write(&tracker, 1...3)
+        XCTAssertEqual(tracker.abandon(), [1, 2, 3])
         XCTAssertEqual(tracker.waitingCount, 0)
-        XCTAssertEqual(tracker.abandon(), [])
-        XCTAssertEqual(tracker.onAcknowledge(backup: "b", sequence: 5, now: 2), [], "abandoned tokens are never released")
+        XCTAssertEqual(tracker.onAcknowledge(backup: "b", follow: 10, sequence: 3, now: 1).released, [])
     }
 
     func testManyHoldsReleaseInOrder() {
-        var tracker = AckTracker()
-        _ = tracker.setBackups(["b"], now: 0)
-        _ = tracker.onAcknowledge(backup: "b", sequence: 0, now: 0)
+        var tracker = tracker(backups: ["b"])
+        _ = tracker.onAcknowledge(backup: "b", follow: 10, sequence: 0, now: 0)
+        _ = write(&tracker, 1...5_000)
         var released: [Int] = []
-        var random = SplitMix64(seed: 0xAC4)
-        var acknowledged: UInt64 = 0
-        for sequence in 1...5_000 {
-            XCTAssertEqual(tracker.hold(sequence, sequence: UInt64(sequence)), [])
-            if random.below(4) == 0 {
-                acknowledged = UInt64(random.below(sequence - Int(acknowledged) + 1)) + acknowledged
-                released += tracker.onAcknowledge(backup: "b", sequence: acknowledged, now: UInt64(sequence))
-                XCTAssertEqual(released, Array(1...max(1, Int(acknowledged))).filter { $0 <= Int(acknowledged) })
-                XCTAssertEqual(tracker.waitingCount, sequence - Int(acknowledged))
-            }
+        for sequence in stride(from: 100, through: 5_000, by: 100) {
+            released += tracker.onAcknowledge(backup: "b", follow: 10, sequence: UInt64(sequence), now: 1).released
         }
-        released += tracker.onAcknowledge(backup: "b", sequence: 5_000, now: 9_999)
         XCTAssertEqual(released, Array(1...5_000))
-        XCTAssertEqual(tracker.waitingCount, 0)
     }
 
-    // MARK: - Lag
-
     func testStalledReportsAQuietBackupOncePerQuietPeriod() {
-        var tracker = AckTracker()
-        _ = tracker.setBackups(["b", "c", "new"], now: 0)
-        _ = tracker.onAcknowledge(backup: "b", sequence: 3, now: 100)
-        _ = tracker.onAcknowledge(backup: "c", sequence: 5, now: 100)
-        XCTAssertTrue(tracker.stalled(newest: 5, now: 250, quietMilliseconds: 200).isEmpty, "not quiet long enough")
-        let stalled = tracker.stalled(newest: 5, now: 300, quietMilliseconds: 200)
-        XCTAssertEqual(stalled.map(\.backup), ["b"], "c is up to date; new is catching up by snapshot")
-        XCTAssertEqual(stalled.map(\.from), [4])
-        XCTAssertTrue(tracker.stalled(newest: 5, now: 301, quietMilliseconds: 200).isEmpty, "once per quiet period")
-        XCTAssertTrue(tracker.stalled(newest: 5, now: 499, quietMilliseconds: 200).isEmpty)
-        XCTAssertEqual(tracker.stalled(newest: 5, now: 500, quietMilliseconds: 200).map(\.from), [4], "again after another quiet period")
-        _ = tracker.onAcknowledge(backup: "b", sequence: 4, now: 510)
-        XCTAssertTrue(tracker.stalled(newest: 5, now: 600, quietMilliseconds: 200).isEmpty, "progress restarts the quiet period")
-        let both = tracker.stalled(newest: 9, now: 710, quietMilliseconds: 200)
-        XCTAssertEqual(both.map(\.backup), ["b", "c"], "sorted by name")
-        XCTAssertEqual(both.map(\.from), [5, 6])
+        var tracker = tracker(backups: ["b"])
+        _ = tracker.onAcknowledge(backup: "b", follow: 10, sequence: 0, now: 0)
+        _ = write(&tracker, 1...3)
+        _ = tracker.onAcknowledge(backup: "b", follow: 10, sequence: 1, now: 10)
+        XCTAssertTrue(tracker.stalled(newest: 3, now: 50, quietMilliseconds: 100).isEmpty)
+        XCTAssertEqual(tracker.stalled(newest: 3, now: 110, quietMilliseconds: 100).map(\.from), [2])
+        XCTAssertTrue(tracker.stalled(newest: 3, now: 150, quietMilliseconds: 100).isEmpty)
+        XCTAssertEqual(tracker.stalled(newest: 3, now: 210, quietMilliseconds: 100).map(\.backup), ["b"])
     }
 
     func testBehindAndOldestUnacknowledged() {
-        var tracker = AckTracker()
-        _ = tracker.setBackups(["b", "c"], now: 0)
-        XCTAssertEqual(tracker.behind(newest: 10), 10, "a backup still catching up counts from 0")
-        XCTAssertEqual(tracker.oldestUnacknowledged(newest: 10), 1)
-        _ = tracker.onAcknowledge(backup: "b", sequence: 8, now: 1)
-        _ = tracker.onAcknowledge(backup: "c", sequence: 6, now: 1)
-        XCTAssertEqual(tracker.behind(newest: 10), 4, "the slowest backup")
-        XCTAssertEqual(tracker.oldestUnacknowledged(newest: 10), 7)
-        _ = tracker.onAcknowledge(backup: "c", sequence: 10, now: 2)
-        XCTAssertEqual(tracker.behind(newest: 10), 2)
-        XCTAssertEqual(tracker.oldestUnacknowledged(newest: 10), 9)
-        _ = tracker.onAcknowledge(backup: "b", sequence: 10, now: 3)
-        XCTAssertEqual(tracker.behind(newest: 10), 0)
-        XCTAssertNil(tracker.oldestUnacknowledged(newest: 10), "everything acknowledged")
-        XCTAssertEqual(tracker.behind(newest: 0), 0)
-        XCTAssertNil(tracker.oldestUnacknowledged(newest: 0))
+        var tracker = tracker(backups: ["b", "c"])
+        XCTAssertEqual(tracker.behind(newest: 10), 10)
+        _ = tracker.onAcknowledge(backup: "b", follow: 10, sequence: 7, now: 0)
+        _ = tracker.onAcknowledge(backup: "c", follow: 11, sequence: 9, now: 0)
+        XCTAssertEqual(tracker.behind(newest: 10), 3)
+        XCTAssertEqual(tracker.oldestUnacknowledged(newest: 10), 8)
+        XCTAssertNil(tracker.oldestUnacknowledged(newest: 7))
+    }
+
+    /// The property the broker's promotion rests on, over random runs: whenever a backup is
+    /// reported in sync, it has acknowledged every sequence that was ever released.
+    func testAnInSyncBackupHoldsEveryReleasedChangeOverRandomRuns() {
+        var random = SplitMix64(seed: 0xACC0_0001)
+        for round in 0..<300 {
+            var tracker = AckTracker(newest: 0, committed: nil, joinSlack: UInt64(random.below(20)))
+            let names = ["b", "c"]
+            _ = tracker.setBackups(names.map { Member(name: $0) }, now: 0)
+            var follows: [String: UInt64] = [:]
+            var applied: [String: UInt64] = [:]   // what each backup's current follower holds
+            var newest: UInt64 = 0
+            var releasedMax: UInt64 = 0
+            var token = 0
+            for step in 0..<200 {
+                let name = names[random.below(2)]
+                switch random.below(10) {
+                case 0..<4:
+                    newest += 1
+                    tracker.onAppend(sequence: newest)
+                    token += 1
+                    if !tracker.hold(token, sequence: newest).isEmpty { releasedMax = max(releasedMax, newest) }
+                case 4:
+                    // A new follower: it starts from nothing (the worst case).
+                    let follow = UInt64(step + 100)
+                    follows[name] = follow
+                    applied[name] = 0
+                    tracker.onFollowerRequest(backup: name, follow: follow, now: UInt64(step))
+                default:
+                    guard let follow = follows[name] else { continue }
+                    let target = min(newest, (applied[name] ?? 0) + UInt64(random.below(5)))
+                    applied[name] = target
+                    let result = tracker.onAcknowledge(backup: name, follow: follow, sequence: target, now: UInt64(step))
+                    if !result.released.isEmpty { releasedMax = max(releasedMax, tracker.committed) }
+                }
+                XCTAssertGreaterThanOrEqual(tracker.committed, releasedMax, "round \(round)")
+                for inSync in tracker.inSyncNames {
+                    XCTAssertGreaterThanOrEqual(applied[inSync] ?? 0, releasedMax, "round \(round) step \(step): \(inSync) in sync without every released change")
+                }
+            }
+        }
     }
 }

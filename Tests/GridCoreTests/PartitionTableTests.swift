@@ -1,13 +1,14 @@
 import GridCore
 import XCTest
 
-/// The broker's partition table: placement, evenness, epochs, failover (PartitionTable.swift rules 1-4).
+/// The broker's partition table without backups: placement, evenness, epochs, and what
+/// happens to a partition whose only replica dies (PartitionTable.swift rules 1, 2, 4, 6).
 final class PartitionTableTests: XCTestCase {
     // MARK: - Helpers
 
-    private func table(partitions: Int = 6, expected: Int = 3, delay: UInt64 = 2_000) -> PartitionTable {
+    private func table(partitions: Int = 6, expected: Int = 3, delay: UInt64 = 2_000, grace: UInt64 = 3_000, generation: UInt64 = 0) -> PartitionTable {
         PartitionTable(sections: [.init(name: "customer", partitioner: .hash(partitions: partitions), expectedUnits: expected)],
-                       placementDelayMilliseconds: delay)
+                       placementDelayMilliseconds: delay, lossGraceMilliseconds: grace, generation: generation)
     }
 
     /// A section's table as text: `p0:a@1 p1:b@1 p2:-@0`, primary `-` when none.
@@ -20,12 +21,9 @@ final class PartitionTableTests: XCTestCase {
         table.sections[section]!.slots.map(\.epoch)
     }
 
-    private func primaries(_ table: PartitionTable, _ section: String = "customer") -> [String?] {
-        table.sections[section]!.slots.map(\.primary)
-    }
-
-    private func leased(_ section: String, _ pairs: [(Int, String)], epoch: UInt64) -> [TableChange] {
-        pairs.map { .leased(section: section, partition: $0.0, unit: $0.1, epoch: epoch) }
+    /// Fresh leases (nothing to continue from: load from the database, from sequence 0).
+    private func leased(_ section: String, _ pairs: [(Int, String)], epoch: UInt64, load: UInt64? = 0) -> [TableChange] {
+        pairs.map { .leased(section: section, partition: $0.0, unit: $0.1, epoch: epoch, load: load) }
     }
 
     // MARK: - Initial placement
@@ -48,6 +46,7 @@ final class PartitionTableTests: XCTestCase {
         XCTAssertEqual(render(table), "p0:a@1 p1:b@1 p2:c@1 p3:a@1 p4:b@1 p5:c@1")
         XCTAssertTrue(table.sections["customer"]!.placed)
         XCTAssertTrue(table.isComplete)
+        XCTAssertEqual(table.assignments(of: "a").map(\.load), [0, 0], "a fresh lease loads from the database")
     }
 
     func testAUnitThatDiesBeforePlacementDoesNotStartTheDelayForLaterUnits() {
@@ -70,27 +69,32 @@ final class PartitionTableTests: XCTestCase {
         XCTAssertNil(table.primary(section: "customer", partition: -1))
     }
 
-    func testPlacementHappensAfterTheDelayWithTheUnitsPresent() {
-        var table = table(expected: 3, delay: 2_000)
+    /// With an expected unit missing, a partition nobody reported may be held by it (a
+    /// restarted broker, a unit paused): it waits the grace before it is started afresh.
+    func testWithAnExpectedUnitMissingPartitionsNobodyHoldsWaitTheGrace() {
+        var table = table(expected: 3, delay: 2_000, grace: 3_000)
         _ = table.onUnitReady(section: "customer", unit: "a", now: 1_000)
         _ = table.onUnitReady(section: "customer", unit: "b", now: 1_500)
-        XCTAssertEqual(table.onTick(now: 1_999), [])
         XCTAssertEqual(table.onTick(now: 2_999), [], "the delay counts from the first join, not the last")
-        XCTAssertFalse(table.sections["customer"]!.placed)
-        let changes = table.onTick(now: 3_000)
-        XCTAssertEqual(changes,
-                       leased("customer", [(0, "a"), (1, "b"), (2, "a"), (3, "b"), (4, "a"), (5, "b")], epoch: 1)
-                       + [.placed(section: "customer")])
+        XCTAssertEqual(table.onTick(now: 3_000), [.placed(section: "customer")])
+        XCTAssertTrue(table.sections["customer"]!.placed)
+        XCTAssertEqual(table.sections["customer"]!.orphanCount, 6)
+        XCTAssertEqual(table.onTick(now: 5_999), [])
+        XCTAssertEqual(table.onTick(now: 6_000), leased("customer", [(0, "a"), (1, "b"), (2, "a"), (3, "b"), (4, "a"), (5, "b")], epoch: 1),
+                       "nobody reported holding them: started afresh, not announced lost")
         XCTAssertEqual(render(table), "p0:a@1 p1:b@1 p2:a@1 p3:b@1 p4:a@1 p5:b@1")
         XCTAssertEqual(table.onTick(now: 10_000), [], "a placed section is not placed again")
     }
 
-    func testAJoinAfterTheDelayPlacesAtOnce() {
+    func testTheMissingUnitJoiningEndsTheWait() {
         var table = table(expected: 3, delay: 2_000)
         _ = table.onUnitReady(section: "customer", unit: "a", now: 0)
-        let changes = table.onUnitReady(section: "customer", unit: "b", now: 2_000)
-        XCTAssertEqual(changes.last, .placed(section: "customer"))
-        XCTAssertEqual(render(table), "p0:a@1 p1:b@1 p2:a@1 p3:b@1 p4:a@1 p5:b@1")
+        _ = table.onUnitReady(section: "customer", unit: "b", now: 0)
+        XCTAssertEqual(table.onTick(now: 2_000), [.placed(section: "customer")])
+        let changes = table.onUnitReady(section: "customer", unit: "c", now: 2_100)
+        XCTAssertEqual(changes, [.unitJoined(section: "customer", unit: "c")]
+                       + leased("customer", [(0, "a"), (1, "b"), (2, "c"), (3, "a"), (4, "b"), (5, "c")], epoch: 1))
+        XCTAssertTrue(table.isComplete)
     }
 
     func testNoPlacementWithoutUnitsOrWhenTheClockIsBehindTheFirstJoin() {
@@ -103,16 +107,14 @@ final class PartitionTableTests: XCTestCase {
 
     func testTickPlacesEverySectionWhoseDelayRanOut() {
         var table = PartitionTable(sections: [
-            .init(name: "customer", partitioner: .hash(partitions: 2), expectedUnits: 5),
-            .init(name: "product", partitioner: .range([0..<10, 10..<20, 20..<30]), expectedUnits: 5),
+            .init(name: "customer", partitioner: .hash(partitions: 2), expectedUnits: 1),
+            .init(name: "product", partitioner: .range([0..<10, 10..<20, 20..<30]), expectedUnits: 1),
         ], placementDelayMilliseconds: 100)
         _ = table.onUnitReady(section: "product", unit: "p1", now: 0)
-        _ = table.onUnitReady(section: "customer", unit: "c1", now: 50)
-        XCTAssertEqual(table.onTick(now: 100), leased("product", [(0, "p1"), (1, "p1"), (2, "p1")], epoch: 1) + [.placed(section: "product")])
-        XCTAssertFalse(table.isComplete, "customer is not placed yet")
-        XCTAssertEqual(table.onTick(now: 150), leased("customer", [(0, "c1"), (1, "c1")], epoch: 1) + [.placed(section: "customer")])
-        XCTAssertTrue(table.isComplete)
         XCTAssertEqual(render(table, "product"), "p0:p1@1 p1:p1@1 p2:p1@1")
+        XCTAssertFalse(table.isComplete, "customer is not placed yet")
+        _ = table.onUnitReady(section: "customer", unit: "c1", now: 50)
+        XCTAssertTrue(table.isComplete)
     }
 
     func testExpectedUnitsOfZeroPlacesOnTheFirstJoin() {
@@ -157,86 +159,78 @@ final class PartitionTableTests: XCTestCase {
         XCTAssertEqual(first.sections["customer"]!.units, ["a", "b", "c"])
     }
 
-    func testEveryLeaseEpochStartsAtOne() {
+    func testEveryLeaseEpochStartsAtOneAndAboveTheGenerationFloorAfterARestart() {
         var table = table(partitions: 271, expected: 3)
         for unit in ["a", "b", "c"] { _ = table.onUnitReady(section: "customer", unit: unit, now: 0) }
         XCTAssertEqual(Set(epochs(table)), [1])
-        XCTAssertEqual(table.primary(section: "customer", partition: 17)?.epoch, 1)
+        var restarted = self.table(partitions: 4, expected: 1, generation: 2)
+        _ = restarted.onUnitReady(section: "customer", unit: "a", now: 0)
+        XCTAssertEqual(Set(epochs(restarted)), [2 << PartitionTable.generationShift + 1],
+                       "a restarted broker grants epochs no earlier broker granted")
     }
 
-    // MARK: - Failover
+    // MARK: - The only replica dies
 
-    func testADeadUnitsPartitionsMoveEvenlyToTheSurvivorsWithTheirEpochBumpedOnce() {
-        var table = table(partitions: 271, expected: 3)
+    func testAPartitionWhoseOnlyReplicaDiedWaitsTheGraceThenStartsAfreshAboveWhatWasReported() {
+        var table = table(partitions: 6, expected: 3, grace: 3_000)
         for unit in ["a", "b", "c"] { _ = table.onUnitReady(section: "customer", unit: unit, now: 0) }
-        let before = table.sections["customer"]!.slots
-        let lost = before.indices.filter { before[$0].primary == "b" }
-        XCTAssertEqual(lost.count, 90)
-
-        let changes = table.onUnitDead(unit: "b")
-
-        XCTAssertEqual(changes.first, .unitLeft(section: "customer", unit: "b"))
-        let orphaned = changes.compactMap { change -> Int? in
-            if case .orphaned("customer", let partition, "b") = change { return partition } else { return nil }
-        }
-        XCTAssertEqual(orphaned, lost)
-        let leasedNow = changes.compactMap { change -> Int? in
-            if case .leased("customer", let partition, _, 2) = change { return partition } else { return nil }
-        }
-        XCTAssertEqual(leasedNow, lost)
-        let lostNow = changes.compactMap { change -> Int? in
-            if case .lost("customer", let partition) = change { return partition } else { return nil }
-        }
-        XCTAssertEqual(lostNow, lost, "without backups, no replica lived: each partition starts again, empty")
-        XCTAssertEqual(changes.count, 1 + 90 + 90 + 90)
-        // Orphaned first, then for each partition: lost, then leased.
-        XCTAssertEqual(changes[91], .lost(section: "customer", partition: lost[0]))
-        if case .leased("customer", lost[0], _, 2) = changes[92] {} else { XCTFail("\(changes[92])") }
-
-        let after = table.sections["customer"]!.slots
-        for partition in after.indices {
-            if lost.contains(partition) {
-                XCTAssertEqual(after[partition].epoch, before[partition].epoch + 1, "p\(partition)")
-                XCTAssertNotEqual(after[partition].primary, "b")
-                XCTAssertNotNil(after[partition].primary)
-            } else {
-                XCTAssertEqual(after[partition], before[partition], "p\(partition) was not b's and must not move")
-            }
-        }
-        XCTAssertEqual(table.sections["customer"]!.primaryCounts, ["a": 136, "c": 135])
-        XCTAssertEqual(table.sections["customer"]!.units, ["a", "c"])
-        XCTAssertEqual(table.leases(of: "b"), [])
+        _ = table.onReport(unit: "b", holdings: [Holding(partition: 1, role: .primary, epoch: 1, sequence: 40, inSync: true)])
+        let changes = table.onUnitsDead(["b"], now: 100)
+        XCTAssertEqual(changes, [.unitLeft(section: "customer", unit: "b"),
+                                 .orphaned(section: "customer", partition: 1, previous: "b"),
+                                 .orphaned(section: "customer", partition: 4, previous: "b")])
+        XCTAssertEqual(render(table), "p0:a@1 p1:-@1 p2:c@1 p3:a@1 p4:-@1 p5:c@1")
+        XCTAssertEqual(table.onTick(now: 3_099), [], "a paused b may still come back")
+        let lost = table.onTick(now: 3_100)
+        XCTAssertEqual(lost, [.lost(section: "customer", partition: 1),
+                              .leased(section: "customer", partition: 1, unit: "a", epoch: 2, load: 40 + PartitionTable.lossJump),
+                              .lost(section: "customer", partition: 4),
+                              .leased(section: "customer", partition: 4, unit: "c", epoch: 2, load: PartitionTable.lossJump)])
         XCTAssertTrue(table.isComplete)
     }
 
-    func testFailoverInSmallTableText() {
-        var table = table(partitions: 6, expected: 3)
-        for unit in ["a", "b", "c"] { _ = table.onUnitReady(section: "customer", unit: unit, now: 0) }
-        _ = table.onUnitDead(unit: "a")
-        // a led p0 and p3: fewest primaries first, then by name (b and c both lead 2).
-        XCTAssertEqual(render(table), "p0:b@2 p1:b@1 p2:c@1 p3:c@2 p4:b@1 p5:c@1")
-        XCTAssertEqual(table.onUnitDead(unit: "a"), [], "a unit dies once")
-        _ = table.onUnitDead(unit: "c")
-        XCTAssertEqual(render(table), "p0:b@2 p1:b@1 p2:b@2 p3:b@3 p4:b@1 p5:b@2")
+    func testAPausedUnitBackWithinTheGraceTakesItsPartitionsBack() {
+        var table = table(partitions: 4, expected: 2)
+        for unit in ["a", "b"] { _ = table.onUnitReady(section: "customer", unit: unit, now: 0) }
+        _ = table.onUnitsDead(["b"], now: 100)
+        let back = table.onUnitReady(section: "customer", unit: "b", holdings: [
+            Holding(partition: 1, role: .primary, epoch: 1, sequence: 9, inSync: true),
+            Holding(partition: 3, role: .primary, epoch: 1, sequence: 4, inSync: true),
+        ], now: 1_000)
+        XCTAssertEqual(back, [.unitJoined(section: "customer", unit: "b"),
+                              .promoted(section: "customer", partition: 1, unit: "b", epoch: 2, previous: nil, sequence: 9),
+                              .promoted(section: "customer", partition: 3, unit: "b", epoch: 2, previous: nil, sequence: 4)])
+        XCTAssertEqual(render(table), "p0:a@1 p1:b@2 p2:a@1 p3:b@2")
+        XCTAssertEqual(table.assignments(of: "b").map(\.load), [nil, nil], "it keeps its data: no load")
     }
 
-    func testLastUnitDyingOrphansEverythingUntilAnotherJoins() {
-        var table = table(partitions: 4, expected: 1)
+    /// A unit under the same name without the partition is a new process: the old one, the
+    /// only holder, is gone for good, so the partition starts again at once.
+    func testAUnitRestartedUnderTheSameNameGivesItsPartitionsUpAtOnce() {
+        var table = table(partitions: 4, expected: 2)
+        for unit in ["a", "b"] { _ = table.onUnitReady(section: "customer", unit: unit, now: 0) }
+        _ = table.onUnitsDead(["b"], now: 100)
+        let changes = table.onUnitReady(section: "customer", unit: "b", now: 200)
+        XCTAssertEqual(changes, [.unitJoined(section: "customer", unit: "b"),
+                                 .lost(section: "customer", partition: 1),
+                                 .leased(section: "customer", partition: 1, unit: "b", epoch: 2, load: PartitionTable.lossJump),
+                                 .lost(section: "customer", partition: 3),
+                                 .leased(section: "customer", partition: 3, unit: "b", epoch: 2, load: PartitionTable.lossJump)])
+    }
+
+    func testAUnitRegisteringAgainWhileCountedLiveIsFirstTakenForDead() {
+        var table = table(partitions: 2, expected: 1)
         _ = table.onUnitReady(section: "customer", unit: "a", now: 0)
-        let changes = table.onUnitDead(unit: "a")
-        XCTAssertEqual(changes, [.unitLeft(section: "customer", unit: "a")]
-                       + (0..<4).map { .orphaned(section: "customer", partition: $0, previous: "a") })
-        XCTAssertEqual(render(table), "p0:-@1 p1:-@1 p2:-@1 p3:-@1")
-        XCTAssertEqual(table.sections["customer"]!.orphanCount, 4)
-        XCTAssertFalse(table.isComplete)
-        XCTAssertNil(table.primary(section: "customer", partition: 2))
-
-        let rejoin = table.onUnitReady(section: "customer", unit: "z", now: 99_999)
-        XCTAssertEqual(rejoin, [.unitJoined(section: "customer", unit: "z")] + (0..<4).flatMap { partition -> [TableChange] in
-            [.lost(section: "customer", partition: partition), .leased(section: "customer", partition: partition, unit: "z", epoch: 2)]
-        })
-        XCTAssertEqual(render(table), "p0:z@2 p1:z@2 p2:z@2 p3:z@2")
-        XCTAssertTrue(table.isComplete)
+        let changes = table.onUnitReady(section: "customer", unit: "a", holdings: [
+            Holding(partition: 0, role: .primary, epoch: 1, sequence: 3, inSync: true),
+        ], now: 10)
+        XCTAssertEqual(changes, [.unitLeft(section: "customer", unit: "a"),
+                                 .orphaned(section: "customer", partition: 0, previous: "a"),
+                                 .orphaned(section: "customer", partition: 1, previous: "a"),
+                                 .unitJoined(section: "customer", unit: "a"),
+                                 .promoted(section: "customer", partition: 0, unit: "a", epoch: 2, previous: nil, sequence: 3),
+                                 .lost(section: "customer", partition: 1),
+                                 .leased(section: "customer", partition: 1, unit: "a", epoch: 2, load: PartitionTable.lossJump)])
     }
 
     func testADeathBeforePlacementOrphansNothing() {
@@ -259,38 +253,10 @@ final class PartitionTableTests: XCTestCase {
         XCTAssertEqual(table.sections["customer"]!.slots, before, "a live unit never loses a partition to a newcomer")
         XCTAssertEqual(table.leases(of: "c"), [])
         XCTAssertEqual(table.sections["customer"]!.primaryCounts, ["a": 136, "b": 135, "c": 0])
-
-        // When a unit dies, the newcomer (fewest primaries) takes its partitions first.
-        _ = table.onUnitDead(unit: "a")
+        // When a unit dies and its partitions are started afresh, the newcomer (fewest primaries) takes them first.
+        _ = table.onUnitsDead(["a"], now: 20)
+        _ = table.onTick(now: 20 + table.lossGraceMilliseconds)
         XCTAssertEqual(table.sections["customer"]!.primaryCounts, ["b": 136, "c": 135])
-    }
-
-    func testAUnitRejoiningUnderTheSameNameIsANewIncarnation() {
-        var table = table(partitions: 6, expected: 2)
-        _ = table.onUnitReady(section: "customer", unit: "a", now: 0)
-        _ = table.onUnitReady(section: "customer", unit: "b", now: 0)
-        XCTAssertEqual(render(table), "p0:a@1 p1:b@1 p2:a@1 p3:b@1 p4:a@1 p5:b@1")
-
-        let changes = table.onUnitReady(section: "customer", unit: "a", now: 50)
-        // The old a is gone: its partitions fail over to b, then the new a joins with nothing.
-        XCTAssertEqual(changes,
-                       [.unitLeft(section: "customer", unit: "a")]
-                       + [0, 2, 4].map { .orphaned(section: "customer", partition: $0, previous: "a") }
-                       + [0, 2, 4].flatMap { [.lost(section: "customer", partition: $0)] + leased("customer", [($0, "b")], epoch: 2) }
-                       + [.unitJoined(section: "customer", unit: "a")])
-        XCTAssertEqual(render(table), "p0:b@2 p1:b@1 p2:b@2 p3:b@1 p4:b@2 p5:b@1")
-        XCTAssertEqual(table.sections["customer"]!.units, ["a", "b"])
-        XCTAssertEqual(table.leases(of: "a"), [])
-        XCTAssertEqual(table.unitSections["a"], "customer")
-    }
-
-    func testTheOnlyUnitRejoiningGetsItsPartitionsBackUnderANewEpoch() {
-        var table = table(partitions: 3, expected: 1)
-        _ = table.onUnitReady(section: "customer", unit: "a", now: 0)
-        _ = table.onUnitReady(section: "customer", unit: "a", now: 1)
-        XCTAssertEqual(render(table), "p0:a@2 p1:a@2 p2:a@2",
-                       "same name, but the new process must not be fenced in by the old epoch")
-        XCTAssertEqual(table.sections["customer"]!.units, ["a"])
     }
 
     func testAUnitMovingToAnotherSectionLeavesTheFirst() {
@@ -325,13 +291,6 @@ final class PartitionTableTests: XCTestCase {
         _ = table.onUnitReady(section: "customer", unit: "b", now: 0)
         XCTAssertEqual(table.leases(of: "a"), [0, 2, 4, 6].map { Lease(partition: $0, epoch: 1, role: .primary) })
         XCTAssertEqual(table.leases(of: "b"), [1, 3, 5].map { Lease(partition: $0, epoch: 1, role: .primary) })
-        _ = table.onUnitDead(unit: "b")
-        XCTAssertEqual(table.leases(of: "a"), [
-            Lease(partition: 0, epoch: 1, role: .primary), Lease(partition: 1, epoch: 2, role: .primary),
-            Lease(partition: 2, epoch: 1, role: .primary), Lease(partition: 3, epoch: 2, role: .primary),
-            Lease(partition: 4, epoch: 1, role: .primary), Lease(partition: 5, epoch: 2, role: .primary),
-            Lease(partition: 6, epoch: 1, role: .primary),
-        ])
     }
 
     func testIsCompleteNeedsEverySectionPlacedWithoutOrphans() {
@@ -356,22 +315,22 @@ final class PartitionTableTests: XCTestCase {
         let names = ["a", "b", "c", "d", "e", "f"]
         for round in 0..<40 {
             var table = PartitionTable(sections: [
-                .init(name: "customer", partitioner: .hash(partitions: 31), expectedUnits: Int.random(in: 0...4, using: &random)),
-                .init(name: "order", partitioner: .range([0..<5, 5..<10, 10..<20]), expectedUnits: Int.random(in: 0...3, using: &random)),
-            ], placementDelayMilliseconds: 300)
+                .init(name: "customer", partitioner: .hash(partitions: 31), expectedUnits: random.below(5)),
+                .init(name: "order", partitioner: .range([0..<5, 5..<10, 10..<20]), expectedUnits: random.below(4)),
+            ], placementDelayMilliseconds: 300, lossGraceMilliseconds: 500)
             var now: UInt64 = 0
+            var granted: [String: [Int: Set<UInt64>]] = [:]
             for step in 0..<200 {
                 let before = table.sections
-                let changes: [TableChange]
-                switch Int.random(in: 0..<10, using: &random) {
+                switch random.below(10) {
                 case 0..<4:
-                    let section = Bool.random(using: &random) ? "customer" : "order"
-                    changes = table.onUnitReady(section: section, unit: names.randomElement(using: &random)!, now: now)
-                case 4..<7:
-                    changes = table.onUnitDead(unit: names.randomElement(using: &random)!)
+                    let section = random.below(2) == 0 ? "customer" : "order"
+                    _ = table.onUnitReady(section: section, unit: names[random.below(names.count)], now: now)
+                case 4..<6:
+                    _ = table.onUnitsDead([names[random.below(names.count)], names[random.below(names.count)]], now: now)
                 default:
-                    now += UInt64.random(in: 0...200, using: &random)
-                    changes = table.onTick(now: now)
+                    now += UInt64(random.below(400))
+                    _ = table.onTick(now: now)
                 }
                 let context = "round \(round) step \(step)"
                 for (name, state) in table.sections {
@@ -379,40 +338,21 @@ final class PartitionTableTests: XCTestCase {
                     for partition in state.slots.indices {
                         let slot = state.slots[partition], previous = old.slots[partition]
                         XCTAssertGreaterThanOrEqual(slot.epoch, previous.epoch, "\(context): epochs never decrease")
-                        XCTAssertLessThanOrEqual(slot.epoch, previous.epoch + 1, "\(context): at most one bump per event")
-                        if let primary = slot.primary, primary != previous.primary {
-                            XCTAssertEqual(slot.epoch, previous.epoch + 1, "\(context): a new primary comes with a new epoch")
+                        if let primary = slot.primary, primary != previous.primary || slot.epoch != previous.epoch {
+                            XCTAssertGreaterThan(slot.epoch, previous.epoch, "\(context): a new lease comes with a new epoch")
+                            XCTAssertFalse(granted[name, default: [:]][partition, default: []].contains(slot.epoch), "\(context): an epoch granted twice")
+                            granted[name, default: [:]][partition, default: []].insert(slot.epoch)
                         }
                         if let primary = slot.primary {
                             XCTAssert(state.units.contains(primary), "\(context): the primary \(primary) of \(name) p\(partition) is live")
                             XCTAssertEqual(table.unitSections[primary], name)
+                            XCTAssertNil(slot.orphan, context)
+                        } else if state.placed {
+                            XCTAssertNotNil(slot.orphan, "\(context): a placed partition without a primary waits as an orphan")
                         }
-                    }
-                    if state.placed && !state.units.isEmpty {
-                        XCTAssertEqual(state.orphanCount, 0, "\(context): \(name) has live units but orphaned partitions")
                     }
                     XCTAssertEqual(state.units, state.units.sorted())
                     XCTAssertEqual(Set(state.units).count, state.units.count)
-                }
-                // Every leased change matches the table it produced.
-                for change in changes {
-                    if case .leased(let section, let partition, let unit, let epoch) = change {
-                        let slot = table.sections[section]!.slots[partition]
-                        XCTAssertEqual(slot.epoch, epoch, context)
-                        XCTAssertEqual(slot.primary, unit, context)
-                    }
-                }
-                // A unit's leases are exactly the slots it leads (no backups without a `backups` count).
-                for unit in names {
-                    let leases = table.leases(of: unit)
-                    XCTAssertEqual(leases.map(\.partition), leases.map(\.partition).sorted())
-                    if let section = table.unitSections[unit] {
-                        let led = table.sections[section]!.slots.enumerated().filter { $0.element.primary == unit }
-                        XCTAssertEqual(leases, led.map { Lease(partition: $0.offset, epoch: $0.element.epoch, role: .primary) }, context)
-                        XCTAssertTrue(table.sections[section]!.slots.allSatisfy { $0.backups.isEmpty }, context)
-                    } else {
-                        XCTAssertEqual(leases, [], context)
-                    }
                 }
             }
         }

@@ -4,6 +4,8 @@ import XCTest
 /// One partition on a backup: snapshot first, then changes strictly in order;
 /// gaps are asked for, never guessed (the Clone pattern).
 final class ReplicaFollowerTests: XCTestCase {
+    // (Test shorthands below: a PUB change carries its own epoch; `onChanges` without a
+    // carrier is a catch-up reply from the epoch-2 primary.)
     private typealias Directive = ReplicaFollower.Directive
 
     /// Writes on a primary store, keeping every change and the state after each sequence.
@@ -43,13 +45,13 @@ final class ReplicaFollowerTests: XCTestCase {
         return primary
     }
 
-    private func follower(now: UInt64 = 0) -> ReplicaFollower { ReplicaFollower(partition: 3, epoch: 2, now: now) }
+    private func follower(now: UInt64 = 0) -> ReplicaFollower { ReplicaFollower(partition: 3, epoch: 2, follow: 9, now: now) }
 
     private func install(_ follower: inout ReplicaFollower, _ primary: Primary, at sequence: UInt64, now: UInt64 = 0) -> [Directive] {
-        follower.onSnapshotChunk(epoch: 2, sequence: sequence, entries: primary.snapshot(at: sequence), first: true, last: true, now: now)
+        follower.onSnapshotChunk(epoch: 2, sequence: sequence, lastEpoch: 2, entries: primary.snapshot(at: sequence), requests: nil, first: true, last: true, now: now)
     }
 
-    private func ack(_ sequence: UInt64) -> Directive { .acknowledge(partition: 3, epoch: 2, sequence: sequence) }
+    private func ack(_ sequence: UInt64) -> Directive { .acknowledge(partition: 3, epoch: 2, sequence: sequence, follow: 9) }
 
     // MARK: - Snapshot first
 
@@ -57,7 +59,7 @@ final class ReplicaFollowerTests: XCTestCase {
         let follower = follower(now: 70)
         XCTAssertEqual(follower.phase, .awaitingSnapshot(requestedAt: 70))
         XCTAssertFalse(follower.isFollowing)
-        XCTAssertEqual(follower.initialDirectives, [.requestSnapshot(partition: 3, epoch: 2)])
+        XCTAssertEqual(follower.initialDirectives, [.requestSnapshot(partition: 3, epoch: 2, follow: 9)])
         XCTAssertEqual(follower.partition, 3)
         XCTAssertEqual(follower.epoch, 2)
         XCTAssertEqual(follower.applied, 0)
@@ -112,7 +114,7 @@ final class ReplicaFollowerTests: XCTestCase {
         var follower = follower()
         for change in primary.changes(from: 10) { _ = follower.onChange(change, now: 1) }
         // Snapshot at 6: 7...9 are missing before the buffered 10...12.
-        XCTAssertEqual(install(&follower, primary, at: 6, now: 50), [.requestCatchUp(partition: 3, epoch: 2, from: 7), ack(6)])
+        XCTAssertEqual(install(&follower, primary, at: 6, now: 50), [.requestCatchUp(partition: 3, epoch: 2, from: 7, dataEpoch: 2, follow: 9), ack(6)])
         XCTAssertEqual(follower.applied, 6)
         XCTAssertEqual(follower.onChanges(primary.changes(from: 7).prefix(3).map { $0 }, now: 60), [ack(12)],
                        "the catch-up connects the buffer: one acknowledgement for the batch")
@@ -124,11 +126,11 @@ final class ReplicaFollowerTests: XCTestCase {
         for index in 0..<25 { primary.put("key\(index)", "value\(index)") }
         let entries = primary.snapshot(at: 25)
         var follower = follower()
-        XCTAssertEqual(follower.onSnapshotChunk(epoch: 2, sequence: 25, entries: Array(entries[0..<10]), first: true, last: false, now: 1), [])
+        XCTAssertEqual(follower.onSnapshotChunk(epoch: 2, sequence: 25, lastEpoch: 2, entries: Array(entries[0..<10]), requests: nil, first: true, last: false, now: 1), [])
         XCTAssertFalse(follower.isFollowing, "not before the last chunk")
         XCTAssertEqual(follower.data.count, 0, "nothing is visible before the last chunk")
-        XCTAssertEqual(follower.onSnapshotChunk(epoch: 2, sequence: 25, entries: Array(entries[10..<20]), first: false, last: false, now: 2), [])
-        XCTAssertEqual(follower.onSnapshotChunk(epoch: 2, sequence: 25, entries: Array(entries[20...]), first: false, last: true, now: 3), [ack(25)])
+        XCTAssertEqual(follower.onSnapshotChunk(epoch: 2, sequence: 25, lastEpoch: 2, entries: Array(entries[10..<20]), requests: nil, first: false, last: false, now: 2), [])
+        XCTAssertEqual(follower.onSnapshotChunk(epoch: 2, sequence: 25, lastEpoch: 2, entries: Array(entries[20...]), requests: nil, first: false, last: true, now: 3), [ack(25)])
         XCTAssertTrue(follower.isFollowing)
         XCTAssertEqual(follower.data.count, 25)
         XCTAssertEqual(follower.data.entries, primary.store.entries)
@@ -137,7 +139,7 @@ final class ReplicaFollowerTests: XCTestCase {
 
     func testAnEmptySnapshotIsOneChunkMarkedFirstAndLast() {
         var follower = follower()
-        XCTAssertEqual(follower.onSnapshotChunk(epoch: 2, sequence: 0, entries: [], first: true, last: true, now: 1), [ack(0)])
+        XCTAssertEqual(follower.onSnapshotChunk(epoch: 2, sequence: 0, lastEpoch: 2, entries: [], requests: nil, first: true, last: true, now: 1), [ack(0)])
         XCTAssertTrue(follower.isFollowing)
     }
 
@@ -145,21 +147,21 @@ final class ReplicaFollowerTests: XCTestCase {
         let primary = primary(writes: 5)
         var follower = follower()
         // A middle or last chunk without its first: ignored.
-        XCTAssertEqual(follower.onSnapshotChunk(epoch: 2, sequence: 5, entries: primary.snapshot(at: 5), first: false, last: true, now: 1), [])
+        XCTAssertEqual(follower.onSnapshotChunk(epoch: 2, sequence: 5, lastEpoch: 2, entries: primary.snapshot(at: 5), requests: nil, first: false, last: true, now: 1), [])
         XCTAssertFalse(follower.isFollowing)
         // Another epoch: ignored.
-        XCTAssertEqual(follower.onSnapshotChunk(epoch: 1, sequence: 5, entries: primary.snapshot(at: 5), first: true, last: true, now: 1), [])
-        XCTAssertEqual(follower.onSnapshotChunk(epoch: 3, sequence: 5, entries: primary.snapshot(at: 5), first: true, last: true, now: 1), [])
+        XCTAssertEqual(follower.onSnapshotChunk(epoch: 1, sequence: 5, lastEpoch: 1, entries: primary.snapshot(at: 5), requests: nil, first: true, last: true, now: 1), [])
+        XCTAssertEqual(follower.onSnapshotChunk(epoch: 3, sequence: 5, lastEpoch: 3, entries: primary.snapshot(at: 5), requests: nil, first: true, last: true, now: 1), [])
         XCTAssertFalse(follower.isFollowing)
         // Chunks of two different snapshots (a retry crossed the first): the second one's first chunk restarts.
-        _ = follower.onSnapshotChunk(epoch: 2, sequence: 4, entries: [(bytes("stale"), Entry(value: [], version: 1))], first: true, last: false, now: 1)
-        XCTAssertEqual(follower.onSnapshotChunk(epoch: 2, sequence: 5, entries: [], first: false, last: true, now: 1), [],
+        _ = follower.onSnapshotChunk(epoch: 2, sequence: 4, lastEpoch: 2, entries: [(bytes("stale"), Entry(value: [], version: 1))], requests: nil, first: true, last: false, now: 1)
+        XCTAssertEqual(follower.onSnapshotChunk(epoch: 2, sequence: 5, lastEpoch: 2, entries: [], requests: nil, first: false, last: true, now: 1), [],
                        "a chunk of another snapshot does not complete this one")
         XCTAssertEqual(install(&follower, primary, at: 5), [ack(5)])
         XCTAssertNil(follower.data.get(bytes("stale")), "the abandoned snapshot's entries are gone")
         XCTAssertEqual(follower.data.entries, primary.store.entries)
         // Once following, a late snapshot (a duplicate answer to a retry) changes nothing.
-        XCTAssertEqual(follower.onSnapshotChunk(epoch: 2, sequence: 2, entries: primary.snapshot(at: 2), first: true, last: true, now: 2), [])
+        XCTAssertEqual(follower.onSnapshotChunk(epoch: 2, sequence: 2, lastEpoch: 2, entries: primary.snapshot(at: 2), requests: nil, first: true, last: true, now: 2), [])
         XCTAssertEqual(follower.applied, 5)
         XCTAssertEqual(follower.data.entries, primary.store.entries)
     }
@@ -168,21 +170,21 @@ final class ReplicaFollowerTests: XCTestCase {
         var follower = follower(now: 100)
         XCTAssertEqual(follower.onTick(now: 100), [])
         XCTAssertEqual(follower.onTick(now: 100 + ReplicaFollower.retryMilliseconds - 1), [])
-        XCTAssertEqual(follower.onTick(now: 100 + ReplicaFollower.retryMilliseconds), [.requestSnapshot(partition: 3, epoch: 2)])
+        XCTAssertEqual(follower.onTick(now: 100 + ReplicaFollower.retryMilliseconds), [.requestSnapshot(partition: 3, epoch: 2, follow: 9)])
         XCTAssertEqual(follower.phase, .awaitingSnapshot(requestedAt: 100 + ReplicaFollower.retryMilliseconds))
         XCTAssertEqual(follower.onTick(now: 100 + ReplicaFollower.retryMilliseconds + 1), [], "not again at once")
-        XCTAssertEqual(follower.onTick(now: 100 + 2 * ReplicaFollower.retryMilliseconds), [.requestSnapshot(partition: 3, epoch: 2)])
+        XCTAssertEqual(follower.onTick(now: 100 + 2 * ReplicaFollower.retryMilliseconds), [.requestSnapshot(partition: 3, epoch: 2, follow: 9)])
         XCTAssertEqual(follower.onTick(now: 50), [], "a clock that went back does not count as waited")
     }
 
     func testASnapshotStillArrivingIsNotAbandonedByTheRetryTimer() {
-        var follower = ReplicaFollower(partition: 0, epoch: 1, now: 0)
+        var follower = ReplicaFollower(partition: 0, epoch: 1, follow: 9, now: 0)
         let entries = (0..<6).map { (Array("k\($0)".utf8), Entry(value: [UInt8($0)], version: UInt64($0 + 1))) }
-        XCTAssertEqual(follower.onSnapshotChunk(epoch: 1, sequence: 6, entries: Array(entries[0..<2]), first: true, last: false, now: 900), [])
-        XCTAssertEqual(follower.onSnapshotChunk(epoch: 1, sequence: 6, entries: Array(entries[2..<4]), first: false, last: false, now: 1_400), [])
+        XCTAssertEqual(follower.onSnapshotChunk(epoch: 1, sequence: 6, lastEpoch: 1, entries: Array(entries[0..<2]), requests: nil, first: true, last: false, now: 900), [])
+        XCTAssertEqual(follower.onSnapshotChunk(epoch: 1, sequence: 6, lastEpoch: 1, entries: Array(entries[2..<4]), requests: nil, first: false, last: false, now: 1_400), [])
         XCTAssertEqual(follower.onTick(now: 1_500), [], "a chunk arrived 100 ms ago: the snapshot is on its way")
-        XCTAssertEqual(follower.onSnapshotChunk(epoch: 1, sequence: 6, entries: Array(entries[4...]), first: false, last: true, now: 1_600),
-                       [.acknowledge(partition: 0, epoch: 1, sequence: 6)])
+        XCTAssertEqual(follower.onSnapshotChunk(epoch: 1, sequence: 6, lastEpoch: 1, entries: Array(entries[4...]), requests: nil, first: false, last: true, now: 1_600),
+                       [.acknowledge(partition: 0, epoch: 1, sequence: 6, follow: 9)])
         XCTAssertTrue(follower.isFollowing)
         XCTAssertEqual(follower.data.count, 6)
     }
@@ -195,26 +197,27 @@ final class ReplicaFollowerTests: XCTestCase {
         _ = install(&follower, primary, at: 2)
         let retry = ReplicaFollower.retryMilliseconds
         // 3 was dropped: 4 arrives.
-        XCTAssertEqual(follower.onChange(primary.changes[3], now: 1_000), [.requestCatchUp(partition: 3, epoch: 2, from: 3)])
+        XCTAssertEqual(follower.onChange(primary.changes[3], now: 1_000), [.requestCatchUp(partition: 3, epoch: 2, from: 3, dataEpoch: 2, follow: 9)])
         XCTAssertEqual(follower.applied, 2, "4 waits for 3")
         XCTAssertEqual(follower.onChange(primary.changes[4], now: 1_001), [], "no second request within the retry delay")
         XCTAssertEqual(follower.onChange(primary.changes[4], now: 1_002), [], "a duplicate of a buffered change")
         XCTAssertEqual(follower.onTick(now: 1_000 + retry - 1), [])
-        XCTAssertEqual(follower.onTick(now: 1_000 + retry), [.requestCatchUp(partition: 3, epoch: 2, from: 3)], "repeated after the delay")
+        XCTAssertEqual(follower.onTick(now: 1_000 + retry), [.requestCatchUp(partition: 3, epoch: 2, from: 3, dataEpoch: 2, follow: 9)], "repeated after the delay")
         XCTAssertEqual(follower.onTick(now: 1_000 + retry + 1), [])
         // The answer fills the gap; everything buffered drains in order.
         XCTAssertEqual(follower.onChange(primary.changes[2], now: 2_100), [ack(5)])
         XCTAssertEqual(follower.data.entries, primary.states[5])
         XCTAssertEqual(follower.onTick(now: 10_000), [], "no gap left: no more catch-ups")
         // A later gap asks again at once: the previous request was answered.
-        XCTAssertEqual(follower.onChange(primary.changes[7], now: 10_001), [.requestCatchUp(partition: 3, epoch: 2, from: 6)])
+        XCTAssertEqual(follower.onChange(primary.changes[7], now: 10_001), [.requestCatchUp(partition: 3, epoch: 2, from: 6, dataEpoch: 2, follow: 9)])
     }
 
     func testAGapAtTimeZeroIsStillOneRequest() {
         let primary = primary(writes: 4)
         var follower = follower()
         _ = install(&follower, primary, at: 0)
-        XCTAssertEqual(follower.onChange(primary.changes[2], now: 0), [.requestCatchUp(partition: 3, epoch: 2, from: 1)])
+        XCTAssertEqual(follower.onChange(primary.changes[2], now: 0), [.requestCatchUp(partition: 3, epoch: 2, from: 1, dataEpoch: 0, follow: 9)],
+                       "nothing held yet: no label")
         XCTAssertEqual(follower.onChange(primary.changes[3], now: 0), [])
         XCTAssertEqual(follower.onTick(now: 1), [])
     }
@@ -228,7 +231,7 @@ final class ReplicaFollowerTests: XCTestCase {
         // Sequence 1 never arrives; 2, 3, ... pile up.
         var snapshotRequests = 0
         for change in primary.changes.dropFirst() {
-            for directive in follower.onChange(change, now: 10) where directive == .requestSnapshot(partition: 3, epoch: 2) {
+            for directive in follower.onChange(change, now: 10) where directive == .requestSnapshot(partition: 3, epoch: 2, follow: 9) {
                 snapshotRequests += 1
                 XCTAssertEqual(change.sequence, UInt64(ReplicaFollower.maximumAhead) + 2, "when the buffer passes the limit")
             }
@@ -284,11 +287,11 @@ final class ReplicaFollowerTests: XCTestCase {
             func check(_ directives: [Directive], _ context: String) {
                 for directive in directives {
                     switch directive {
-                    case .acknowledge(3, 2, let sequence):
+                    case .acknowledge(3, 2, let sequence, 9):
                         XCTAssertEqual(sequence, follower.applied, context)
                         XCTAssertGreaterThanOrEqual(sequence, lastAck, "\(context): acknowledgements never go back")
                         lastAck = sequence
-                    case .requestCatchUp(3, 2, let from):
+                    case .requestCatchUp(3, 2, let from, _, 9):
                         XCTAssertEqual(from, follower.applied + 1, context)
                         catchUps.append(from)
                     default:
@@ -366,22 +369,98 @@ final class ReplicaFollowerTests: XCTestCase {
         XCTAssertEqual(follower.staleRefused, 2)
     }
 
-    func testResyncingKeepsTheDataUntilTheSnapshotReplacesIt() {
-        // A demoted primary keeps what it held under the new epoch until the new primary's snapshot arrives.
+    // MARK: - A new lease over data already held
+
+    func testAFollowerWithDataAsksToContinueAndFollowsWhenThePrimaryReplays() {
+        // A backup of epoch 2 (or a demoted primary) holds 1...6; the new primary leads epoch 5.
+        let primary = primary(writes: 9)
+        var held = PartitionStore(partition: 3, epoch: 2)
+        for change in primary.changes(from: 1).prefix(6) { held.apply(change) }
+        var follower = ReplicaFollower(resyncing: held, log: ReplicationLog(), epoch: 5, follow: 4, now: 40)
+        XCTAssertEqual(follower.phase, .catchingUp(requestedAt: 40))
+        XCTAssertEqual(follower.initialDirectives, [.requestCatchUp(partition: 3, epoch: 5, from: 7, dataEpoch: 2, follow: 4)],
+                       "the label of the last change held lets the primary tell a prefix of its history")
+        // PUB under the new lease waits until the answer arrives.
+        var later = primary.changes[8]
+        later.epoch = 5
+        XCTAssertEqual(follower.onChanges([later], carrier: 5, now: 41), [])
+        XCTAssertEqual(follower.applied, 6)
+        XCTAssertEqual(follower.onChanges(Array(primary.changes(from: 7).prefix(2)), carrier: 5, answered: true, now: 42),
+                       [.acknowledge(partition: 3, epoch: 5, sequence: 9, follow: 4)])
+        XCTAssertTrue(follower.isFollowing)
+        XCTAssertEqual(follower.data.entries, primary.store.entries)
+        XCTAssertEqual(follower.data.epoch(at: 9), 5, "changes keep their labels")
+        XCTAssertEqual(follower.data.epoch(at: 7), 2)
+        XCTAssertEqual(follower.log.newest, 9, "the log it keeps serves catch-ups if it is promoted")
+    }
+
+    func testAFollowerWhoseDataIsNotAPrefixGetsASnapshotInstead() {
         var old = PartitionStore(partition: 3, epoch: 1)
         _ = old.put(bytes("a"), bytes("1"))
         _ = old.put(bytes("diverged"), bytes("x"))
-        var follower = ReplicaFollower(resyncing: old, epoch: 2, now: 40)
-        XCTAssertEqual(follower.epoch, 2)
-        XCTAssertEqual(follower.phase, .awaitingSnapshot(requestedAt: 40))
-        XCTAssertEqual(follower.initialDirectives, [.requestSnapshot(partition: 3, epoch: 2)])
-        XCTAssertEqual(follower.data.count, 2)
-        XCTAssertEqual(follower.applied, 2)
+        var follower = ReplicaFollower(resyncing: old, log: ReplicationLog(), epoch: 2, follow: 9, now: 40)
+        XCTAssertEqual(follower.data.count, 2, "the data stays until something replaces it")
         var primary = Primary()
         primary.put("a", "1")
         XCTAssertEqual(install(&follower, primary, at: 1), [ack(1)])
         XCTAssertNil(follower.data.get(bytes("diverged")), "what only the old primary had is gone")
         XCTAssertEqual(follower.data.entries, primary.store.entries)
         XCTAssertEqual(follower.applied, 1, "the sequence follows the new primary, even backwards")
+    }
+
+    func testACatchUpNeverAnsweredFallsBackToASnapshot() {
+        var held = PartitionStore(partition: 3, epoch: 2)
+        _ = held.put(bytes("a"), bytes("1"))
+        var follower = ReplicaFollower(resyncing: held, log: ReplicationLog(), epoch: 3, follow: 9, now: 0)
+        let retry = ReplicaFollower.retryMilliseconds
+        XCTAssertEqual(follower.onTick(now: retry), [.requestCatchUp(partition: 3, epoch: 3, from: 2, dataEpoch: 2, follow: 9)])
+        XCTAssertEqual(follower.onTick(now: 2 * retry), [.requestCatchUp(partition: 3, epoch: 3, from: 2, dataEpoch: 2, follow: 9)])
+        XCTAssertEqual(follower.onTick(now: 3 * retry), [.requestSnapshot(partition: 3, epoch: 3, follow: 9)])
+    }
+
+    func testEmptyDataStartsWithASnapshot() {
+        let follower = ReplicaFollower(resyncing: PartitionStore(partition: 3, epoch: 1), log: ReplicationLog(), epoch: 2, follow: 9, now: 0)
+        XCTAssertEqual(follower.initialDirectives, [.requestSnapshot(partition: 3, epoch: 2, follow: 9)])
+    }
+
+    /// F1.2: a catch-up beyond the primary's log is answered with a snapshot, which a
+    /// following follower installs (it used to ignore it and stall its partition).
+    func testASnapshotAnsweringACatchUpIsInstalledWhileFollowing() {
+        let primary = primary(writes: 20)
+        var follower = follower()
+        _ = install(&follower, primary, at: 5)
+        XCTAssertEqual(follower.onChange(primary.changes[19], now: 100), [.requestCatchUp(partition: 3, epoch: 2, from: 6, dataEpoch: 2, follow: 9)])
+        XCTAssertEqual(install(&follower, primary, at: 19, now: 110), [ack(20)], "the snapshot, then the buffered 20")
+        XCTAssertEqual(follower.data.entries, primary.store.entries)
+        // Without a catch-up outstanding, a stray snapshot changes nothing.
+        XCTAssertEqual(install(&follower, primary, at: 20, now: 120), [])
+    }
+
+    func testConfirmationsCountOnlyForThisFollowerAndEpoch() {
+        let primary = primary(writes: 3)
+        var follower = follower()
+        follower.onInSync(epoch: 2, follow: 9)
+        XCTAssertFalse(follower.confirmed, "not before it follows")
+        _ = install(&follower, primary, at: 3)
+        follower.onInSync(epoch: 2, follow: 8)
+        follower.onInSync(epoch: 1, follow: 9)
+        XCTAssertFalse(follower.confirmed)
+        follower.onInSync(epoch: 2, follow: 9)
+        XCTAssertTrue(follower.confirmed)
+        follower.forgetConfirmation()
+        XCTAssertFalse(follower.confirmed)
+        XCTAssertEqual(follower.announcement, [.requestCatchUp(partition: 3, epoch: 2, from: 4, dataEpoch: 2, follow: 9)])
+    }
+}
+
+extension ReplicaFollower {
+    /// A change from PUB: its own epoch is the carrier.
+    mutating func onChange(_ change: Change, now: UInt64) -> [Directive] {
+        onChanges([change], carrier: change.epoch, now: now)
+    }
+
+    /// Changes answering a catch-up, from the primary at the follower's epoch.
+    mutating func onChanges(_ changes: [Change], now: UInt64) -> [Directive] {
+        onChanges(changes, carrier: epoch, answered: true, now: now)
     }
 }

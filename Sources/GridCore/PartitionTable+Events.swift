@@ -1,0 +1,149 @@
+/// The partition table's inputs: units joining, reporting and dying, and time.
+extension PartitionTable {
+    /// A unit announced itself for `section`, with what it already holds (nothing for a
+    /// fresh process; its partitions after a broker restart or a pause) and its process id
+    /// (`incarnation`).
+    public mutating func onUnitReady(section: String, unit: String, incarnation: UInt64 = 0, holdings: [Holding] = [], now: UInt64) -> [TableChange] {
+        guard sections[section] != nil else { return [] }
+        var changes: [TableChange] = []
+        if unitSections[unit] != nil {
+            // The same name again: the old registration is gone (a restart, or a unit the
+            // broker still counted that registered anew).
+            changes += onUnitsDead([unit], now: now)
+        }
+        var state = sections[section]!
+        unitSections[unit] = section
+        if !state.units.contains(unit) {
+            state.units.append(unit)
+            state.units.sort()
+        }
+        state.holdings[unit] = Dictionary(holdings.filter { state.slots.indices.contains($0.partition) }.map { ($0.partition, $0) }, uniquingKeysWith: { a, _ in a })
+        state.incarnations[unit] = incarnation
+        changes.append(.unitJoined(section: section, unit: unit))
+        if state.firstJoin == nil { state.firstJoin = now }
+        sections[section] = state
+        if state.placed {
+            changes += adoptOrphans(section: section, returning: unit, now: now)
+            changes += fillBackups(section: section)
+        } else {
+            changes += placeIfDue(section: section, now: now)
+        }
+        return changes
+    }
+
+    /// A unit's periodic report of what it holds. A primary's in-sync backups count only
+    /// from a report that reflects the latest assignment it was sent (`current`): an older
+    /// one may name a backup the broker removed since. Returns `inSync` for backups that
+    /// just became in sync.
+    public mutating func onReport(unit: String, holdings: [Holding], current: Bool = true) -> [TableChange] {
+        guard let section = unitSections[unit], var state = sections[section] else { return [] }
+        var changes: [TableChange] = []
+        var next: [Int: Holding] = [:]
+        for holding in holdings where state.slots.indices.contains(holding.partition) {
+            next[holding.partition] = holding
+            let partition = holding.partition
+            state.slots[partition].lastSequence = max(state.slots[partition].lastSequence, holding.sequence)
+            let slot = state.slots[partition]
+            guard current, holding.role == .primary, slot.primary == unit, holding.epoch == slot.epoch else { continue }
+            for backup in slot.backups where holding.inSyncBackups.contains(backup) && !slot.inSync.contains(backup) {
+                state.slots[partition].inSync = slot.backups.filter { state.slots[partition].inSync.contains($0) || $0 == backup }
+                changes.append(.inSync(section: section, partition: partition, unit: backup))
+            }
+        }
+        state.holdings[unit] = next
+        sections[section] = state
+        return changes
+    }
+
+    /// A unit was declared dead (missed heartbeats) or said goodbye.
+    public mutating func onUnitDead(unit: String, now: UInt64 = 0) -> [TableChange] {
+        onUnitsDead([unit], now: now)
+    }
+
+    /// Units were declared dead together (one detection tick): all are removed before any
+    /// partition is promoted, so none is promoted onto a unit that is dead too.
+    public mutating func onUnitsDead(_ dead: [String], now: UInt64) -> [TableChange] {
+        var changes: [TableChange] = []
+        var touched: Set<String> = []
+        var gone: [String: Set<String>] = [:]
+        for unit in dead {
+            guard let section = unitSections.removeValue(forKey: unit), var state = sections[section] else { continue }
+            state.units.removeAll { $0 == unit }
+            state.holdings[unit] = nil
+            state.incarnations[unit] = nil
+            // Before placement, the delay runs from the first join of a unit still alive.
+            if !state.placed && state.units.isEmpty { state.firstJoin = nil }
+            sections[section] = state
+            changes.append(.unitLeft(section: section, unit: unit))
+            touched.insert(section)
+            gone[section, default: []].insert(unit)
+        }
+        for section in touched.sorted() {
+            changes += failOver(section: section, dead: gone[section]!, now: now)
+            if sections[section]!.placed { changes += fillBackups(section: section) }
+        }
+        return changes
+    }
+
+    /// Removes dead units from every partition, promotes in-sync backups where a primary
+    /// died, and orphans what has none.
+    private mutating func failOver(section: String, dead: Set<String>, now: UInt64) -> [TableChange] {
+        var state = sections[section]!
+        var changes: [TableChange] = []
+        for partition in state.slots.indices {
+            var slot = state.slots[partition]
+            let wasInSync = slot.inSync
+            for unit in slot.backups where dead.contains(unit) {
+                changes.append(.backupRemoved(section: section, partition: partition, unit: unit))
+            }
+            slot.backups.removeAll { dead.contains($0) }
+            slot.inSync.removeAll { dead.contains($0) }
+            if let orphan = slot.orphan, var eligible = orphan.eligible {
+                // Already waiting: the dead are still the ones that may come back.
+                eligible.formUnion(wasInSync.filter { dead.contains($0) })
+                slot.orphan?.eligible = eligible
+            }
+            if let primary = slot.primary, dead.contains(primary) {
+                slot.primary = nil
+                let counts = state.primaryCounts
+                let candidates = slot.inSync.map { backup -> (String, UInt64) in
+                    (backup, state.holdings[backup]?[partition].map { $0.epoch == slot.epoch ? $0.sequence : 0 } ?? 0)
+                }
+                // The highest sequence; ties to the unit leading fewest, then by name.
+                if let best = candidates.max(by: { ($0.1, -(counts[$0.0] ?? 0), $1.0) < ($1.1, -(counts[$1.0] ?? 0), $0.0) }) {
+                    slot.primary = best.0
+                    slot.backups.removeAll { $0 == best.0 }
+                    slot.inSync.removeAll { $0 == best.0 }
+                    slot.epoch = nextEpoch(slot)
+                    slot.load = nil
+                    changes.append(.promoted(section: section, partition: partition, unit: best.0, epoch: slot.epoch, previous: primary, sequence: best.1))
+                } else {
+                    slot.load = nil
+                    slot.orphan = Orphan(since: now, eligible: Set([primary] + wasInSync.filter { dead.contains($0) }), hadData: true)
+                    changes.append(.orphaned(section: section, partition: partition, previous: primary))
+                }
+            }
+            state.slots[partition] = slot
+            sections[section] = state
+        }
+        return changes
+    }
+
+    /// Time passed: places sections whose placement delay ran out, and leases afresh the
+    /// orphans whose grace ran out.
+    public mutating func onTick(now: UInt64) -> [TableChange] {
+        var changes: [TableChange] = []
+        for name in sections.keys.sorted() {
+            if !sections[name]!.placed {
+                changes += placeIfDue(section: name, now: now)
+                continue
+            }
+            let expired = sections[name]!.slots.indices.filter {
+                guard let orphan = sections[name]!.slots[$0].orphan else { return false }
+                return now >= orphan.since && now - orphan.since >= lossGraceMilliseconds
+            }
+            if !expired.isEmpty { changes += leaseAfresh(section: name, partitions: expired) }
+        }
+        return changes
+    }
+}
