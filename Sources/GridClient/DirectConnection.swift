@@ -5,7 +5,7 @@ import ZeroMQ
 /// What the bench and other pipelining callers need of a connection: send
 /// without waiting, receive replies by correlation id. Both connections are it.
 public protocol PipelinedConnection: AnyObject {
-    func send(_ section: String, _ operation: String, key: [UInt8], arguments: [[UInt8]]) throws(ZMQError) -> UInt64
+    func send(_ section: String, _ operation: String, key: [UInt8], arguments: [[UInt8]], requestID: RequestID?) throws(ZMQError) -> UInt64
     func receive(timeoutMilliseconds: Int) throws(ZMQError) -> (UInt64, GridReply)?
     func close()
 }
@@ -26,9 +26,9 @@ extension GridConnection: PipelinedConnection {}
 /// - a direct request unanswered for `resendMilliseconds` makes the connection
 ///   read the table again; if its partition has moved (a new epoch: its unit
 ///   died or was fenced), it is sent again through the broker, which routes it
-///   to the new primary: the same at-least-once the broker gives a request whose
-///   unit dies. A request whose unit still leads its partition waits on: a slow
-///   unit is not a reason to apply a write twice.
+///   to the new primary. Every copy carries the same request id, so a request the
+///   old primary had applied is answered, not applied again. A request whose unit
+///   still leads its partition waits on.
 ///
 /// Like its sockets, a connection belongs to the thread that created it.
 public final class DirectConnection: PipelinedConnection {
@@ -44,6 +44,8 @@ public final class DirectConnection: PipelinedConnection {
     /// Direct requests not answered yet, kept so a refusal can go through the broker.
     private var direct: [UInt64: Request] = [:]
     private var nextCorrelation: UInt64 = 1
+    /// Numbers requests (one client id for both paths: a resend through the broker is the same request).
+    public private(set) var requests = RequestNumbering()
     private var stale = false
     private var lastRefresh: UInt64 = 0
     /// Requests sent straight to a unit, sent to the broker, and sent again through the broker after a refusal.
@@ -72,6 +74,7 @@ public final class DirectConnection: PipelinedConnection {
         var operation: String
         var key: [UInt8]
         var arguments: [[UInt8]]
+        var requestID: RequestID
     }
 
     /// The shortest time between two table refreshes after refusals.
@@ -145,27 +148,30 @@ public final class DirectConnection: PipelinedConnection {
 
     /// Sends a request without waiting, straight to its partition's primary when the table knows it.
     @discardableResult
-    public func send(_ section: String, _ operation: String, key: [UInt8], arguments: [[UInt8]] = []) throws(ZMQError) -> UInt64 {
+    public func send(_ section: String, _ operation: String, key: [UInt8], arguments: [[UInt8]] = [], requestID: RequestID? = nil) throws(ZMQError) -> UInt64 {
         if stale, monotonicMilliseconds() - lastRefresh >= Self.refreshMilliseconds { try refresh() }
         let correlation = nextCorrelation
         nextCorrelation &+= 1
+        let id = requestID ?? requests.issue(correlation)
         if let table = tables[section], case .success(let partition) = table.partitioner.partition(of: key),
            let target = table.targets[partition] {
             let frames = ClientWire.encodeDirectRequest(
-                correlation: ClientWire.correlation(correlation), route: Route(partition: partition, epoch: target.epoch),
+                correlation: ClientWire.correlation(correlation), requestID: id, route: Route(partition: partition, epoch: target.epoch),
                 section: Array(section.utf8), operation: Array(operation.utf8), key: key, arguments: arguments)
             _ = try units[target.unit].send(frames, blocking: true)
-            direct[correlation] = Request(sentAt: monotonicMilliseconds(), unit: target.unit, partition: partition, epoch: target.epoch, section: section, operation: operation, key: key, arguments: arguments)
+            direct[correlation] = Request(sentAt: monotonicMilliseconds(), unit: target.unit, partition: partition, epoch: target.epoch, section: section,
+                                          operation: operation, key: key, arguments: arguments, requestID: id)
             sentDirect += 1
         } else {
-            try sendThroughBroker(correlation, section, operation, key: key, arguments: arguments)
+            try sendThroughBroker(correlation, id, section, operation, key: key, arguments: arguments)
             sentThroughBroker += 1
         }
         return correlation
     }
 
-    private func sendThroughBroker(_ correlation: UInt64, _ section: String, _ operation: String, key: [UInt8], arguments: [[UInt8]]) throws(ZMQError) {
-        let frames = ClientWire.encodeNativeRequest(correlation: ClientWire.correlation(correlation), section: section, operation: operation, key: key, arguments: arguments)
+    private func sendThroughBroker(_ correlation: UInt64, _ requestID: RequestID, _ section: String, _ operation: String, key: [UInt8], arguments: [[UInt8]]) throws(ZMQError) {
+        let frames = ClientWire.encodeNativeRequest(correlation: ClientWire.correlation(correlation), requestID: requestID, section: section,
+                                                    operation: operation, key: key, arguments: arguments)
         _ = try broker.send(frames, blocking: true)
     }
 
@@ -177,6 +183,7 @@ public final class DirectConnection: PipelinedConnection {
         while true {
             if try broker.receive(into: &frames), let (correlation, reply) = Self.decode(frames) {
                 direct[correlation] = nil
+                requests.answered(correlation)
                 return (correlation, reply)
             }
             for socket in units {
@@ -185,9 +192,10 @@ public final class DirectConnection: PipelinedConnection {
                 if reply.status == .misdirected || reply.status == .unavailable {
                     stale = true
                     retriedThroughBroker += 1
-                    try sendThroughBroker(correlation, request.section, request.operation, key: request.key, arguments: request.arguments)
+                    try sendThroughBroker(correlation, request.requestID, request.section, request.operation, key: request.key, arguments: request.arguments)
                     continue
                 }
+                requests.answered(correlation)
                 return (correlation, reply)
             }
             let now = monotonicMilliseconds()
@@ -214,7 +222,7 @@ public final class DirectConnection: PipelinedConnection {
             }
             direct[correlation] = nil
             retriedThroughBroker += 1
-            try sendThroughBroker(correlation, request.section, request.operation, key: request.key, arguments: request.arguments)
+            try sendThroughBroker(correlation, request.requestID, request.section, request.operation, key: request.key, arguments: request.arguments)
         }
     }
 

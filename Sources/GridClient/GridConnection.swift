@@ -40,6 +40,8 @@ public final class GridConnection {
     /// Watches `socket`; made once, since `receive` runs for every reply.
     private var poller = Poller()
     private var nextCorrelation: UInt64 = 1
+    /// Numbers requests and tells the grid which ones it may forget.
+    public private(set) var requests = RequestNumbering()
 
     /// The default client endpoint: the default topology's.
     public static let defaultEndpoint = "tcp://127.0.0.1:5570"
@@ -75,10 +77,12 @@ public final class GridConnection {
 
     /// Sends one request and waits up to `timeoutMilliseconds` for its reply.
     ///
-    /// A timeout comes back as a `504 timeout` reply, never as a thrown error:
-    /// the grid may still have applied the request, and the caller decides.
-    public func call(_ section: String, _ operation: String, key: String, arguments: [[UInt8]] = [], timeoutMilliseconds: Int = 5_000) throws(ZMQError) -> GridReply {
-        let correlation = try send(section, operation, key: Array(key.utf8), arguments: arguments)
+    /// A timeout comes back as a `504 timeout` reply, never as a thrown error: the grid may
+    /// still have applied the request, and the caller decides. Sending it again with the
+    /// same `requestID` applies it at most once (PROTOCOL.md 1.2).
+    public func call(_ section: String, _ operation: String, key: String, arguments: [[UInt8]] = [], requestID: RequestID? = nil,
+                     timeoutMilliseconds: Int = 5_000) throws(ZMQError) -> GridReply {
+        let correlation = try send(section, operation, key: Array(key.utf8), arguments: arguments, requestID: requestID)
         let deadline = monotonicMilliseconds() + UInt64(max(0, timeoutMilliseconds))
         while true {
             let now = monotonicMilliseconds()
@@ -87,20 +91,28 @@ public final class GridConnection {
             if id == correlation { return reply }
             // A late reply to an earlier request that timed out: not ours.
         }
+        requests.abandon(correlation)
         return GridReply(status: .timeout, payload: GridError(.timeout, "timeout", "no reply from \(endpoint) within \(timeoutMilliseconds) ms").payload)
     }
 
     // MARK: - Pipelining
 
-    /// Sends a request without waiting; returns its correlation id.
+    /// Sends a request without waiting; returns its correlation id. Without a `requestID`
+    /// the request is this connection's next (its id: the connection's client id and the
+    /// correlation), and `requestID(of:)` gives it back for a retry.
     @discardableResult
-    public func send(_ section: String, _ operation: String, key: [UInt8], arguments: [[UInt8]] = []) throws(ZMQError) -> UInt64 {
+    public func send(_ section: String, _ operation: String, key: [UInt8], arguments: [[UInt8]] = [], requestID: RequestID? = nil) throws(ZMQError) -> UInt64 {
         let correlation = nextCorrelation
         nextCorrelation &+= 1
-        let frames = ClientWire.encodeNativeRequest(correlation: ClientWire.correlation(correlation), section: section, operation: operation, key: key, arguments: arguments)
+        let id = requestID ?? requests.issue(correlation)
+        let frames = ClientWire.encodeNativeRequest(correlation: ClientWire.correlation(correlation), requestID: id, section: section,
+                                                    operation: operation, key: key, arguments: arguments)
         _ = try socket.send(frames, blocking: true)
         return correlation
     }
+
+    /// The request id this connection gave the request sent under `correlation`.
+    public func requestID(of correlation: UInt64) -> RequestID { requests.id(of: correlation) }
 
     /// Receives one reply, waiting up to `timeoutMilliseconds`; nil on timeout.
     public func receive(timeoutMilliseconds: Int) throws(ZMQError) -> (UInt64, GridReply)? {
@@ -108,6 +120,7 @@ public final class GridConnection {
         while true {
             if let frames = try socket.receive() {
                 guard let reply = ClientWire.decodeNativeReply(frames), let correlation = ClientWire.correlationValue(reply.correlation) else { continue }
+                requests.answered(correlation)
                 let result = GridReply(status: reply.status, payload: reply.payload, version: reply.meta.version, unit: reply.meta.unit)
                 return (correlation, result)
             }

@@ -30,3 +30,11 @@ public struct Route: Sendable, Equatable {
         self.epoch = epoch
     }
 }
+
+/// How long a unit's lease lasts after the stamp the broker echoed: shorter than the
+/// broker's failure detection (`expiry`, heartbeat × liveness) by a fifth, at least 10 ms,
+/// the margin for the two clocks' drift. The broker promotes another unit only after
+/// `expiry` of silence, so a unit it declared dead has stopped serving before then.
+public func leaseMilliseconds(expiry: Int) -> Int {
+    max(1, expiry - max(expiry / 5, 10))
+}

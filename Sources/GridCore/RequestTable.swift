@@ -63,6 +63,11 @@ public struct RequestTable: Sendable, Equatable {
         /// The partition sequence of the change that recorded it: a retry's reply waits
         /// until that change is committed, as the first reply did.
         public var recordedAt: UInt64
+
+        public init(reply: RecordedReply, recordedAt: UInt64) {
+            self.reply = reply
+            self.recordedAt = recordedAt
+        }
     }
 
     /// One client's window of replies.
@@ -74,6 +79,13 @@ public struct RequestTable: Sendable, Equatable {
         public var evictedThrough: UInt64 = 0
         /// The partition sequence of the client's latest record (recency, for eviction).
         public var lastUsed: UInt64 = 0
+
+        public init(replies: [UInt64: Entry] = [:], floor: UInt64 = 0, evictedThrough: UInt64 = 0, lastUsed: UInt64 = 0) {
+            self.replies = replies
+            self.floor = floor
+            self.evictedThrough = evictedThrough
+            self.lastUsed = lastUsed
+        }
     }
 
     public enum Lookup: Sendable, Equatable {

@@ -50,7 +50,9 @@ extension Broker {
             try refuse(client, request.envelope, .unknownSection(preview(request.section)))
             return
         }
-        guard section.operations.contains(request.operation) else {
+        // Before any unit of the section registered, its domain operations are not known yet
+        // (a restarted broker): the request is routed, and its unit judges the operation.
+        guard section.operations.contains(request.operation) || !section.heard else {
             try refuse(client, request.envelope, .unknownOperation(preview(request.operation), section: section.name))
             return
         }
@@ -69,9 +71,12 @@ extension Broker {
             try refuse(client, request.envelope, .badKey("key \(value) is outside every range of section '\(section.name)'"))
             return
         }
+        let arrival = nextArrival
+        nextArrival += 1
         try route(PendingRequest(
             client: client, envelope: request.envelope, section: section.name, sectionIndex: section.index, partition: partition,
-            operation: request.operation, key: request.key, arguments: request.arguments, since: monotonicMilliseconds()))
+            operation: request.operation, key: request.key, arguments: request.arguments, requestID: request.requestID,
+            since: monotonicMilliseconds(), arrival: arrival))
     }
 
     /// Sends a request to its partition's primary, or parks it until there is one.
@@ -82,14 +87,17 @@ extension Broker {
             try park(request)
             return
         }
-        let envelope = request.envelope.encoded
+        // Each routing gets its own number (the envelope the unit echoes): a reply to an
+        // earlier routing of the same request is then told apart and dropped.
+        let number = nextRequestNumber
+        nextRequestNumber += 1
         let message = UnitMessage.request(
-            client: request.client, envelope: envelope, route: Route(partition: request.partition, epoch: target.epoch),
-            operation: request.operation, key: request.key, arguments: request.arguments)
+            client: request.client, envelope: BigEndianNumber.bytes(number), route: Route(partition: request.partition, epoch: target.epoch),
+            requestID: request.requestID, operation: request.operation, key: request.key, arguments: request.arguments)
         switch try backend.send(target.routingID, message.frames) {
         case .sent:
             target.requests.count += 1
-            inFlight[RequestKey(client: request.client, envelope: envelope)] = InFlight(request: request, unit: target.routingID)
+            inFlight[number] = InFlight(request: request, unit: target.routingID)
         case .wouldBlock:
             let unit = units[target.routingID]?.name ?? "?"
             try refuse(request.client, request.envelope, GridError(.unavailable, "unit_busy", "unit \(unit) is saturated; retry"))

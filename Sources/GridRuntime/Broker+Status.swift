@@ -37,10 +37,12 @@ extension Broker {
                 placed: state.placed, orphans: state.orphanCount, skew: (values.max() ?? 0) - (values.min() ?? 0), units: unitStatuses,
                 partitions: state.slots.enumerated().map { partition, slot in
                     let report = lag[PartitionKey(section: config.name, partition: partition)]
-                    return GridStatus.PartitionStatus(
+                    var status = GridStatus.PartitionStatus(
                         partition: partition, primary: slot.primary, backups: slot.backups, epoch: slot.epoch,
                         sequence: report?.holding.sequence ?? 0, behind: report?.behind ?? 0,
                         unackedMs: UInt64(report?.unacknowledgedMilliseconds ?? 0))
+                    status.inSync = slot.inSync
+                    return status
                 }))
         }
         var status = GridStatus(

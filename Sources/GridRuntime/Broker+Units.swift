@@ -38,37 +38,42 @@ extension Broker {
             monitor.onHeard(unit.name, now: now)
         }
         switch message {
-        case .reply(let client, let envelopeBytes, let status, let payload, let meta):
-            try onReply(routingID, client: client, envelopeBytes: envelopeBytes, status: status, payload: payload, meta: meta)
-        case .report(let records, let fenced, let loading):
-            units[routingID]?.fenced = fenced
-            units[routingID]?.loading = loading
-            try onReport(unit, records)
+        case .reply(_, let envelopeBytes, let status, let payload, let meta):
+            try onReply(routingID, envelopeBytes: envelopeBytes, status: status, payload: payload, meta: meta)
+        case .report(let records, let meta):
+            units[routingID]?.fenced = meta.fenced
+            units[routingID]?.loading = meta.loading
+            units[routingID]?.stamp = max(unit.stamp, meta.stamp)
+            try onReport(unit, records, current: meta.assign == unit.assignSent)
         case .heartbeat:
             break
         case .disconnect:
             logger.info("unit left", metadata: ["grid.unit": "\(unit.name)"])
             publish("grid.unit.left", ["unit": unit.name, "section": unit.section])
-            try onUnitGone(routingID)
+            try onUnitsGone([routingID])
         case .ready, .request, .assign:
             counters.dropped += 1
         }
     }
 
-    func onReply(_ routingID: [UInt8], client: [UInt8], envelopeBytes: [UInt8], status: Status, payload: [UInt8], meta: [UInt8]) throws(ZMQError) {
-        guard let envelope = ClientEnvelope(encoded: envelopeBytes) else {
+    /// A unit's reply: forwarded to the client of the routing it answers, if that routing is
+    /// still in flight to this unit (a reply to an earlier routing, or from a unit the request
+    /// was taken from, is dropped: the request went elsewhere).
+    func onReply(_ routingID: [UInt8], envelopeBytes: [UInt8], status: Status, payload: [UInt8], meta: [UInt8]) throws(ZMQError) {
+        guard envelopeBytes.count == 8, let pending = inFlight[BigEndianNumber.read(envelopeBytes)], pending.unit == routingID else {
             counters.dropped += 1
             return
         }
-        let pending = inFlight.removeValue(forKey: RequestKey(client: client, envelope: envelopeBytes))
-        if status == .misdirected, var request = pending?.request, request.attempts + 1 < Self.maximumAttempts {
+        inFlight[BigEndianNumber.read(envelopeBytes)] = nil
+        var request = pending.request
+        if status == .misdirected, request.attempts + 1 < Self.maximumAttempts {
             // The unit no longer leads that partition at that epoch: the table moved on; route again.
             request.attempts += 1
             counters.rerouted += 1
             try route(request)
             return
         }
-        try sendToClient(client, envelope: envelope, status: status == .misdirected ? .unavailable : status, payload: payload, meta: meta)
+        try sendToClient(request.client, envelope: request.envelope, status: status == .misdirected ? .unavailable : status, payload: payload, meta: meta)
     }
 
     func onReady(_ routingID: [UInt8], section: String, name: String, report: UnitReport, now: UInt64) throws(ZMQError) {
@@ -77,23 +82,28 @@ extension Broker {
             _ = try backend.send(routingID, UnitMessage.disconnect.frames)
             return
         }
+        var gone: [[UInt8]] = []
         if let old = routingIDs[name] {
             // Same name again: the old process (or connection) is gone; its requests move on.
             logger.warning("unit replaced by a new registration", metadata: ["grid.unit": "\(name)"])
             publish("grid.unit.dead", ["unit": name, "section": section, "reason": "replaced by a new registration"])
-            try onUnitGone(old)
+            gone.append(old)
         }
-        if units[routingID] != nil { try onUnitGone(routingID) }
+        if units[routingID] != nil, !gone.contains(routingID) { gone.append(routingID) }
+        if !gone.isEmpty { try onUnitsGone(gone) }
         for operation in report.operations { route.operations.insert(Array(operation.utf8)) }
+        route.heard = true
         sectionsByBytes[Array(section.utf8)] = route
         routesValid = false
-        units[routingID] = UnitRecord(name: name, section: section, pid: report.pid, publisher: report.publisher, replication: report.replication, clients: report.clients ?? "", lastHeard: now)
+        units[routingID] = UnitRecord(name: name, section: section, pid: report.pid, publisher: report.publisher, replication: report.replication,
+                                      clients: report.clients ?? "", incarnation: report.incarnation, stamp: report.stamp, lastHeard: now)
         routingIDs[name] = routingID
         monitor.onHeard(name, now: now)
         logger.info("unit joined", metadata: [
             "grid.unit": "\(name)", "grid.section": "\(section)", "pid": "\(report.pid)", "held": "\(report.holdings.count)",
         ])
-        let changes = table.onUnitReady(section: section, unit: name, holdings: report.holdings.map(\.holding), now: now)
+        let changes = table.onUnitReady(section: section, unit: name, incarnation: report.incarnation,
+                                        holdings: report.holdings.map(\.holding), now: now)
         try apply(changes)
         // A unit that joined a placed section without leases learns that it holds none.
         // Before placement it hears nothing: it keeps what it holds until the table is rebuilt.
@@ -102,26 +112,41 @@ extension Broker {
         }
     }
 
-    func onReport(_ unit: UnitRecord, _ records: [ReportRecord]) throws(ZMQError) {
-        for record in records where record.holding.role == .primary {
-            let key = PartitionKey(section: unit.section, partition: record.holding.partition)
-            // Only the current primary's figures count (a fenced unit may still report an old lease).
-            if table.primary(section: unit.section, partition: record.holding.partition)?.unit == unit.name {
-                lag[key] = record
+    /// A unit's REPORT: the current primary's lag figures, and its in-sync backups (bits
+    /// over the backups of the latest assignment it was sent, counted only when `current`).
+    func onReport(_ unit: UnitRecord, _ records: [ReportRecord], current: Bool) throws(ZMQError) {
+        var holdings: [Holding] = []
+        holdings.reserveCapacity(records.count)
+        for record in records {
+            var holding = record.holding
+            if holding.role == .primary, let slot = table.sections[unit.section]?.slots[safe: holding.partition], slot.primary == unit.name {
+                lag[PartitionKey(section: unit.section, partition: holding.partition)] = record
+                if current, record.inSyncMask != 0 {
+                    holding.inSyncBackups = slot.backups.prefix(8).enumerated().filter { record.inSyncMask & (1 << UInt8($0.offset)) != 0 }.map(\.element)
+                }
             }
+            holdings.append(holding)
         }
-        try apply(table.onReport(unit: unit.name, holdings: records.map(\.holding)))
+        try apply(table.onReport(unit: unit.name, holdings: holdings, current: current))
     }
 
-    /// A unit is gone (dead, left, or replaced): update the table, then route its requests again.
-    func onUnitGone(_ routingID: [UInt8]) throws(ZMQError) {
-        guard let unit = units.removeValue(forKey: routingID) else { return }
+    /// Units are gone (dead, left, or replaced): update the table, then route their requests
+    /// again, in the order they arrived (a connection's pipelined writes keep their order).
+    func onUnitsGone(_ routingIDs: [[UInt8]]) throws(ZMQError) {
+        var names: [String] = []
+        var gone: Set<[UInt8]> = []
+        for routingID in routingIDs {
+            guard let unit = units.removeValue(forKey: routingID) else { continue }
+            gone.insert(routingID)
+            names.append(unit.name)
+            if self.routingIDs[unit.name] == routingID { self.routingIDs[unit.name] = nil }
+            monitor.forget(unit.name)
+        }
+        guard !names.isEmpty else { return }
         routesValid = false
-        if routingIDs[unit.name] == routingID { routingIDs[unit.name] = nil }
-        monitor.forget(unit.name)
-        let stranded = inFlight.filter { $0.value.unit == routingID }
-        for key in stranded.keys { inFlight[key] = nil }
-        try apply(table.onUnitDead(unit: unit.name))
+        let stranded = inFlight.filter { gone.contains($0.value.unit) }.sorted { $0.value.request.arrival < $1.value.request.arrival }
+        for (number, _) in stranded { inFlight[number] = nil }
+        try apply(table.onUnitsDead(names, now: monotonicMilliseconds()))
         for (_, entry) in stranded {
             var request = entry.request
             request.attempts += 1
@@ -146,13 +171,13 @@ extension Broker {
         }
         for change in changes {
             switch change {
-            case .leased(let section, let partition, let unit, _), .promoted(let section, let partition, let unit, _, _, _, _),
+            case .leased(let section, let partition, let unit, _, _), .promoted(let section, let partition, let unit, _, _, _),
                  .backupAdded(let section, let partition, let unit, _), .backupRemoved(let section, let partition, let unit):
                 touched.insert(unit)
                 members(section, partition)
-            case .orphaned(let section, let partition, _), .lost(let section, let partition):
+            case .inSync(let section, let partition, _), .orphaned(let section, let partition, _), .lost(let section, let partition):
                 members(section, partition)
-            case .unitJoined, .unitLeft, .caughtUp, .placed:
+            case .unitJoined, .unitLeft, .placed:
                 break
             }
         }
@@ -166,7 +191,7 @@ extension Broker {
         routesValid = false
         var leases: [[String: Any]] = []
         var backups: [[String: Any]] = []
-        var caughtUp: [String: [Int]] = [:]
+        var inSync: [String: [Int]] = [:]
         var opened: Set<PartitionKey> = []
         for change in changes {
             switch change {
@@ -175,11 +200,13 @@ extension Broker {
                 publish("grid.unit.joined", ["unit": unit, "section": section, "publisher": publisher])
             case .unitLeft:
                 break
-            case .leased(let section, let partition, let unit, let epoch):
-                leases.append(["section": section, "partition": partition, "unit": unit, "epoch": epoch])
+            case .leased(let section, let partition, let unit, let epoch, let load):
+                var lease: [String: Any] = ["section": section, "partition": partition, "unit": unit, "epoch": epoch]
+                if let load { lease["load_from"] = load }
+                leases.append(lease)
                 opened.insert(PartitionKey(section: section, partition: partition))
                 lag[PartitionKey(section: section, partition: partition)] = nil
-            case .promoted(let section, let partition, let unit, let epoch, let previous, let sequence, let complete):
+            case .promoted(let section, let partition, let unit, let epoch, let previous, let sequence):
                 counters.promotions += 1
                 opened.insert(PartitionKey(section: section, partition: partition))
                 lag[PartitionKey(section: section, partition: partition)] = nil
@@ -188,19 +215,23 @@ extension Broker {
                 ])
                 publish("grid.partition.promoted", [
                     "section": section, "partition": partition, "unit": unit, "epoch": epoch,
-                    "previous": previous ?? "", "sequence": sequence, "complete": complete,
+                    "previous": previous ?? "", "sequence": sequence,
                 ])
             case .backupAdded(let section, let partition, let unit, let epoch):
                 backups.append(["section": section, "partition": partition, "unit": unit, "epoch": epoch])
             case .backupRemoved:
                 break
-            case .caughtUp(let section, let partition, let unit, _):
-                caughtUp["\(section)/\(unit)", default: []].append(partition)
+            case .inSync(let section, let partition, let unit):
+                inSync["\(section)/\(unit)", default: []].append(partition)
             case .orphaned(let section, let partition, let previous):
-                publish("grid.partition.orphaned", ["section": section, "partition": partition, "previous": previous])
+                logger.warning("partition orphaned: no in-sync replica lives; waiting for one to come back", metadata: [
+                    "grid.section": "\(section)", "grid.partition": "\(partition)", "grace_ms": "\(table.lossGraceMilliseconds)",
+                ])
+                publish("grid.partition.orphaned", ["section": section, "partition": partition, "previous": previous ?? ""])
             case .lost(let section, let partition):
                 counters.lost += 1
-                logger.error("partition lost: no replica lived; it starts empty", metadata: ["grid.section": "\(section)", "grid.partition": "\(partition)"])
+                logger.error("partition lost: no unit that holds what it acknowledged came back; it starts again from the database",
+                             metadata: ["grid.section": "\(section)", "grid.partition": "\(partition)"])
                 publish("grid.partition.lost", ["section": section, "partition": partition])
             case .placed(let section):
                 logger.info("section placed", metadata: ["grid.section": "\(section)"])
@@ -210,9 +241,9 @@ extension Broker {
         if !leases.isEmpty || !backups.isEmpty {
             publish("grid.table", ["leases": leases, "backups": backups])
         }
-        for (key, partitions) in caughtUp.sorted(by: { $0.key < $1.key }) {
+        for (key, partitions) in inSync.sorted(by: { $0.key < $1.key }) {
             let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
-            publish("grid.backup.caught_up", ["section": parts[0], "unit": parts[1], "partitions": partitions.sorted()])
+            publish("grid.backup.in_sync", ["section": parts[0], "unit": parts[1], "partitions": partitions.sorted()])
         }
         for unit in touchedUnits(changes).sorted() {
             try sendAssignment(to: unit)
@@ -232,9 +263,13 @@ extension Broker {
         var peers: [String: AssignBody.Peer] = [:]
         for name in names {
             guard let record = routingIDs[name].flatMap({ units[$0] }) else { continue }
-            peers[name] = AssignBody.Peer(publisher: record.publisher, replication: record.replication)
+            peers[name] = AssignBody.Peer(publisher: record.publisher, replication: record.replication, incarnation: record.incarnation)
         }
-        _ = try backend.send(routingID, UnitMessage.assign(AssignBody(assignments: assignments, peers: peers)).frames)
+        guard var record = units[routingID] else { return }
+        record.assignSent += 1
+        units[routingID] = record
+        let body = AssignBody(assign: record.assignSent, stamp: record.stamp, assignments: assignments, peers: peers)
+        _ = try backend.send(routingID, UnitMessage.assign(body).frames)
     }
 
     /// Publishes a grid event: topic frame, then a JSON object with the time.
@@ -244,5 +279,20 @@ extension Broker {
         object["time_ms"] = Int(Date().timeIntervalSince1970 * 1000)
         guard let json = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
         _ = try? events.send([Array(topic.utf8), Array(json)])
+    }
+}
+
+extension Array {
+    subscript(safe index: Int) -> Element? { indices.contains(index) ? self[index] : nil }
+}
+
+/// The broker's request numbers, as the 8-byte envelope units echo.
+enum BigEndianNumber {
+    static func bytes(_ value: UInt64) -> [UInt8] {
+        (0..<8).map { UInt8(truncatingIfNeeded: value >> (56 - 8 * UInt64($0))) }
+    }
+
+    static func read(_ bytes: [UInt8]) -> UInt64 {
+        bytes.reduce(0) { $0 << 8 | UInt64($1) }
     }
 }

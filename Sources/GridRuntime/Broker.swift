@@ -33,8 +33,15 @@ public final class Broker {
     /// Rebuilt lazily after anything that may move a primary (`routesValid`).
     var routes: [[RouteTarget?]] = []
     var routesValid = false
-    /// Requests sent to a unit and not answered yet.
-    var inFlight: [RequestKey: InFlight] = [:]
+    /// Requests sent to a unit and not answered yet, by the number the broker gave each
+    /// routing (the envelope units echo): a late reply to an earlier routing finds nothing.
+    var inFlight: [UInt64: InFlight] = [:]
+    var nextRequestNumber: UInt64 = 1
+    /// Numbers client requests in arrival order, so requests routed again keep it.
+    var nextArrival: UInt64 = 1
+    /// This broker's generation (persisted in the run folder): every epoch it grants is above
+    /// `generation << 16`, so no epoch an earlier broker granted is ever granted again.
+    let generation: UInt64
     /// Requests for partitions without a primary, by section and partition.
     var waiting: [PartitionKey: [PendingRequest]] = [:]
     var waitingCount = 0
@@ -55,6 +62,9 @@ public final class Broker {
         var name: String
         var partitioner: Partitioner
         var operations: Set<[UInt8]>
+        /// A unit of the section registered (and listed its operations) since the broker
+        /// started: before that, an operation not yet known is routed, not refused.
+        var heard = false
     }
 
     /// Where a partition's requests go: its primary's routing id and epoch.
@@ -79,6 +89,14 @@ public final class Broker {
         var replication: String
         /// Where the unit takes direct requests ("" when it takes none).
         var clients: String
+        /// The unit's process (its random incarnation).
+        var incarnation: UInt64
+        /// The stamp of its latest READY or REPORT: echoed in every HEARTBEAT and ASSIGN, it
+        /// renews the unit's lease.
+        var stamp: UInt64
+        /// How many ASSIGNs this registration was sent: a REPORT's in-sync masks count only
+        /// when it reflects the latest.
+        var assignSent: UInt64 = 0
         let requestCounter = RequestCounter()
         var requests: UInt64 { requestCounter.count }
         var lastHeard: UInt64
@@ -103,21 +121,12 @@ public final class Broker {
         var operation: [UInt8]
         var key: [UInt8]
         var arguments: [[UInt8]]
+        /// The client's request id frame (empty when it sent none).
+        var requestID: [UInt8]
         var attempts = 0
         var since: UInt64
-    }
-
-    /// Identifies a request in flight: its client and envelope (a native correlation id, or a REQ client's one request).
-    struct RequestKey: Hashable {
-        var client: [UInt8]
-        var envelope: [UInt8]
-
-        /// Hashes the bytes in bulk: `[UInt8]`'s own `hash(into:)` feeds the hasher one byte at a time.
-        func hash(into hasher: inout Hasher) {
-            hasher.combine(client.count)
-            client.withUnsafeBytes { hasher.combine(bytes: $0) }
-            envelope.withUnsafeBytes { hasher.combine(bytes: $0) }
-        }
+        /// Its place in the order requests arrived.
+        var arrival: UInt64
     }
 
     struct InFlight {
@@ -134,8 +143,10 @@ public final class Broker {
         var lost: UInt64 = 0
     }
 
-    /// Binds the broker's three sockets as the topology says.
-    public init(topology: Topology, context: Context, logger: Logger, requestWaitMilliseconds: UInt64 = 3_000) throws(ZMQError) {
+    /// Binds the broker's three sockets as the topology says. With a run folder, the broker
+    /// takes its generation from it (one more than the last broker's).
+    public init(topology: Topology, context: Context, logger: Logger, requestWaitMilliseconds: UInt64 = 3_000, runFolder: String? = nil) throws(ZMQError) {
+        generation = runFolder.map { BrokerGeneration.next(runFolder: $0, logger: logger) } ?? 0
         self.topology = topology
         self.logger = logger
         self.requestWaitMilliseconds = requestWaitMilliseconds
@@ -158,7 +169,7 @@ public final class Broker {
 
         table = PartitionTable(sections: topology.sections.map {
             PartitionTable.SectionSpec(name: $0.name, partitioner: $0.partitioner, expectedUnits: $0.units, backups: $0.backups)
-        })
+        }, lossGraceMilliseconds: UInt64(broker.lossGraceMilliseconds), generation: generation)
         monitor = HeartbeatMonitor(intervalMilliseconds: broker.heartbeatMilliseconds, liveness: broker.liveness)
         for (index, section) in topology.sections.enumerated() {
             sectionsByBytes[Array(section.name.utf8)] = SectionRoute(
@@ -171,7 +182,7 @@ public final class Broker {
     public func run(until signal: StopSignal) throws(ZMQError) {
         logger.info("broker listening", metadata: [
             "grid.clients": "\(topology.broker.clients)", "grid.units": "\(topology.broker.units)",
-            "grid.events": "\(topology.broker.events)",
+            "grid.events": "\(topology.broker.events)", "generation": "\(generation)",
         ])
         var poller = Poller()
         let frontIndex = poller.add(frontend)
@@ -228,17 +239,21 @@ public final class Broker {
     func onTick(now: UInt64) throws(ZMQError) {
         if now - lastHeartbeatSent >= UInt64(topology.broker.heartbeatMilliseconds) {
             lastHeartbeatSent = now
-            let heartbeat = UnitMessage.heartbeat.frames
-            for routingID in units.keys {
-                _ = try backend.send(routingID, heartbeat)
+            // Each carries the stamp of the unit's latest report: only a unit the broker still
+            // hears and counts alive has its lease renewed.
+            for (routingID, unit) in units {
+                _ = try backend.send(routingID, UnitMessage.heartbeat(echo: unit.stamp).frames)
             }
         }
+        var dead: [[UInt8]] = []
         for name in monitor.onTick(now: now) {
             logger.warning("unit declared dead: missed heartbeats", metadata: ["grid.unit": "\(name)"])
             let section = table.unitSections[name] ?? ""
             publish("grid.unit.dead", ["unit": name, "section": section, "reason": "missed heartbeats"])
-            if let routingID = routingIDs[name] { try onUnitGone(routingID) }
+            if let routingID = routingIDs[name] { dead.append(routingID) }
         }
+        // Together: none of their partitions is promoted onto another of them.
+        if !dead.isEmpty { try onUnitsGone(dead) }
         try apply(table.onTick(now: now))
         if waitingCount > 0 { try expireWaiting(now: now) }
     }

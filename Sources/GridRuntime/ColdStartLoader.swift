@@ -12,14 +12,24 @@ import Synchronization
 /// asks `result` each turn and installs the partitions when it is there.
 final class ColdStartLoader: Sendable {
     struct Loaded: Sendable {
-        /// Per partition, its entries and the sequence to continue from (the stored
-        /// watermark; never below an entry's version).
+        /// Per partition, its entries and the sequence to continue from (`continuation`).
         var partitions: [Int: (entries: EntryTable, sequence: UInt64)]
         var entries: Int
         var milliseconds: UInt64
     }
 
     let partitions: Set<Int>
+
+    /// Where a loaded partition's sequence goes on. Sealed (a unit stopped politely once the
+    /// database held everything it led): exactly after it. Otherwise the grid may have issued
+    /// versions the database never saw (a crash, a mirror backlog): 2^32 above, so no version
+    /// a client saw is issued again. A partition the database never held starts at 0.
+    static func continuation(_ stored: StoredWatermark?, highestVersion: UInt64) -> UInt64 {
+        let held = max(stored?.sequence ?? 0, highestVersion)
+        guard held > 0, stored?.sealed != true else { return held }
+        return held &+ PartitionTable.lossJump
+    }
+
     private let loadedCount = Atomic<Int>(0)
     private let outcome = Mutex<Result<Loaded, StoreError>?>(nil)
 
@@ -60,8 +70,8 @@ final class ColdStartLoader: Sendable {
         loadedCount.store(count, ordering: .relaxed)
         var result: [Int: (entries: EntryTable, sequence: UInt64)] = [:]
         for partition in partitions {
-            let sequence = max(watermarks[partition] ?? 0, highest[partition] ?? 0)
-            result[partition] = (tables.removeValue(forKey: partition) ?? [:], sequence)
+            result[partition] = (tables.removeValue(forKey: partition) ?? [:],
+                                 Self.continuation(watermarks[partition], highestVersion: highest[partition] ?? 0))
         }
         return Loaded(partitions: result, entries: count, milliseconds: (DispatchTime.now().uptimeNanoseconds - start) / 1_000_000)
     }

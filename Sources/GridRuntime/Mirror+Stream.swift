@@ -6,7 +6,7 @@ import ZeroMQ
 extension Mirror {
     // MARK: - The replication stream
 
-    /// Changes published by the units.
+    /// Changes and commit indexes published by the units.
     func drainSubscriber() throws(ZMQError) {
         guard buffers != nil else {
             // Before the watermarks are known nothing can be placed; replays bring it later.
@@ -16,13 +16,18 @@ extension Mirror {
         let now = monotonicMilliseconds()
         for _ in 0..<4_096 {
             guard let frames = try subscriber.receive() else { break }
-            guard let published = ReplicationWire.decode(frames) else { continue }
-            lastChangeAt = now
-            mutateBuffer(published.section) { $0.onChange(published.change, now: now) }
+            if let published = ReplicationWire.decode(frames) {
+                lastChangeAt = now
+                mutateBuffer(published.section) { $0.onChange(published.change, now: now) }
+            } else if let (section, commits) = ReplicationWire.decodeCommits(frames) {
+                mutateBuffer(section) { buffer in
+                    commits.flatMap { buffer.onCommit(partition: $0.partition, epoch: $0.epoch, committed: $0.committed, now: now) }
+                }
+            }
         }
     }
 
-    /// Replays, snapshots and refusals from one unit.
+    /// Replays, snapshots, refusals and seal requests from one unit.
     func drainPeer(_ unit: String, _ socket: Socket) throws(ZMQError) {
         guard let section = units[unit]?.section else {
             while try socket.receive() != nil {}
@@ -33,42 +38,62 @@ extension Mirror {
             guard let message = PeerMessage.decode(frames[...]) else { continue }
             let now = monotonicMilliseconds()
             switch message {
-            case .changes(_, _, let changes):
+            case .changes(_, let epoch, let committed, let changes):
                 lastChangeAt = now
-                mutateBuffer(section) { $0.onChanges(changes, now: now) }
-            case .snapshotChunk(let partition, _, let sequence, let first, let last, let entries):
+                if !changes.isEmpty { mutateBuffer(section) { $0.onChanges(changes, carrier: epoch, committed: committed, now: now) } }
+            case .snapshotChunk(let chunk):
                 lastChangeAt = now
-                var assembly = first ? SnapshotAssembly(sequence: sequence, entries: []) : snapshots[section]?[partition]
-                    ?? SnapshotAssembly(sequence: sequence, entries: [])
-                guard assembly.sequence == sequence else {
+                var assembly = chunk.first ? SnapshotAssembly(epoch: chunk.epoch, sequence: chunk.sequence, entries: [])
+                    : snapshots[section]?[chunk.partition] ?? SnapshotAssembly(epoch: chunk.epoch, sequence: chunk.sequence, entries: [])
+                guard assembly.sequence == chunk.sequence, assembly.epoch == chunk.epoch else {
                     // Chunks of two snapshots mixed: drop both; the gap is asked for again.
-                    snapshots[section]?[partition] = nil
+                    snapshots[section]?[chunk.partition] = nil
                     continue
                 }
-                assembly.entries += entries.map { (key: $0.0, entry: $0.1) }
-                if last {
-                    snapshots[section]?[partition] = nil
+                assembly.entries += chunk.entries.map { (key: $0.0, entry: $0.1) }
+                if chunk.last {
+                    snapshots[section]?[chunk.partition] = nil
                     counters[section, default: Counters()].snapshots += 1
                     let complete = assembly.entries
-                    mutateBuffer(section) { $0.onSnapshot(partition: partition, sequence: sequence, entries: complete, now: now) }
+                    mutateBuffer(section) {
+                        $0.onSnapshot(partition: chunk.partition, epoch: chunk.epoch, sequence: chunk.sequence, lastEpoch: chunk.lastEpoch,
+                                      committed: chunk.committed, entries: complete, now: now)
+                    }
                 } else {
-                    snapshots[section, default: [:]][partition] = assembly
+                    snapshots[section, default: [:]][chunk.partition] = assembly
                 }
             case .refused:
                 // The table moved on (a failover): ask for it again now; the buffer re-asks the replay.
                 lastStatusAt = 0
-            case .acknowledge, .snapshotRequest, .catchUpRequest, .stored:
+            case .seal(_, let records):
+                seal(section: section, records)
+            case .acknowledge, .snapshotRequest, .catchUpRequest, .stored, .inSync:
                 continue
             }
         }
     }
 
-    /// Asks the partition's primary for its changes from `from` on (it sends a snapshot
-    /// when its log no longer reaches back). Without a known primary the buffer asks again later.
-    func askReplay(section: String, partition: Int, from: UInt64) {
+    /// A stopping unit asks to seal the partitions it led: those the database holds exactly
+    /// up to the sequence it names, with nothing pending, are marked sealed in the database.
+    func seal(section: String, _ records: [PeerMessage.AckRecord]) {
+        guard let buffer = buffers?[section] else { return }
+        var partitions: [Int: UInt64] = [:]
+        for record in records where buffer.watermark(of: record.partition) == record.sequence && buffer.acceptedSequence(of: record.partition) == record.sequence {
+            guard sealed[section]?.contains(record.partition) != true, sealing[section]?.contains(record.partition) != true else { continue }
+            partitions[record.partition] = record.sequence
+        }
+        guard !partitions.isEmpty else { return }
+        sealing[section, default: []].formUnion(partitions.keys)
+        writer.submit(.seal(section: section, partitions: partitions))
+    }
+
+    /// Asks the partition's primary for its changes from `from` on, after a last change held
+    /// labelled `dataEpoch` (it sends a snapshot when its log does not reach back or that is
+    /// not its history). Without a known primary the buffer asks again later.
+    func askReplay(section: String, partition: Int, from: UInt64, dataEpoch: UInt64) {
         guard let view = partitions[section]?[partition], let primary = view.primary,
               let socket = try? peer(primary) else { return }
-        let request = PeerMessage.catchUpRequest(unit: configuration.name, partition: partition, epoch: view.epoch, from: from)
+        let request = PeerMessage.catchUpRequest(unit: configuration.name, partition: partition, epoch: view.epoch, from: from, dataEpoch: dataEpoch, follow: 0)
         _ = try? socket.send(request.frames)
     }
 
@@ -88,16 +113,18 @@ extension Mirror {
         return socket
     }
 
-    /// Tells every unit of each section what the database holds of it: a stopping unit
-    /// waits for this before it exits. Sent to all units, not only to the primaries the
-    /// last status named: while a grid stops, leadership moves faster than statuses.
+    /// Tells every unit of each section what the database holds of it (and what is sealed):
+    /// a stopping unit waits for this before it exits. Sent to all units, not only to the
+    /// primaries the last status named: while a grid stops, leadership moves faster than statuses.
     func sendStored(force: Bool) throws(ZMQError) {
         guard let buffers else { return }
         for (section, buffer) in buffers {
-            let committed = buffer.watermarks
-            guard force || committed != lastStoredSent[section] else { continue }
-            lastStoredSent[section] = committed
-            let records = committed.sorted { $0.key < $1.key }.map { PeerMessage.AckRecord(partition: $0.key, epoch: 0, sequence: $0.value) }
+            let records = buffer.watermarks.sorted { $0.key < $1.key }.map {
+                PeerMessage.StoredRecord(partition: $0.key, epoch: $0.value.epoch, sequence: $0.value.sequence,
+                                         sealed: sealed[section]?.contains($0.key) == true)
+            }
+            guard force || records != lastStoredSent[section] else { continue }
+            lastStoredSent[section] = records
             let message = PeerMessage.stored(mirror: configuration.name, records: records)
             for (name, unit) in units where unit.section == section {
                 guard let socket = try peer(name) else { continue }
@@ -117,10 +144,9 @@ extension Mirror {
         }
     }
 
-    /// Learns where units listen and who leads what; connects to new publishers;
-    /// notices changes lost at the tail of a partition's stream.
+    /// Learns where units listen and who leads what; connects to new publishers; tells the
+    /// buffers each partition's epoch (a failover whose messages were all missed shows here).
     func onStatus(_ status: GridStatus, now: UInt64) throws(ZMQError) {
-        var newest: [String: [Int: UInt64]] = [:]
         for section in status.sections where configuration.sections.contains(section.name) {
             for unit in section.units where !unit.publisher.isEmpty {
                 units[unit.name] = UnitView(section: section.name, publisher: unit.publisher, replication: unit.replication)
@@ -132,19 +158,17 @@ extension Mirror {
             var views: [Int: PartitionView] = [:]
             for partition in section.partitions {
                 views[partition.partition] = PartitionView(primary: partition.primary, epoch: partition.epoch)
-                newest[section.name, default: [:]][partition.partition] = partition.sequence
             }
             partitions[section.name] = views
         }
-        applyNewest(now: now)
-        reportedNewest = newest
+        applyEpochs(now: now)
     }
 
-    /// What the previous status reported as newest and is still not accepted is a gap.
-    func applyNewest(now: UInt64) {
-        for (section, sequences) in reportedNewest {
-            for (partition, sequence) in sequences where sequence > 0 {
-                mutateBuffer(section) { $0.onNewest(partition: partition, sequence: sequence, now: now) }
+    /// Each led partition's epoch, from the last status, to its buffer.
+    func applyEpochs(now: UInt64) {
+        for (section, views) in partitions {
+            for (partition, view) in views where view.primary != nil && view.epoch > 0 {
+                mutateBuffer(section) { $0.onEpoch(partition: partition, epoch: view.epoch, now: now) }
             }
         }
     }

@@ -74,6 +74,7 @@ public final class Mirror {
 
     /// A snapshot arriving in chunks.
     struct SnapshotAssembly {
+        var epoch: UInt64
         var sequence: UInt64
         var entries: [(key: [UInt8], entry: Entry)]
     }
@@ -91,13 +92,15 @@ public final class Mirror {
     var buffers: [String: WriteBehindBuffer]?
     var units: [String: UnitView] = [:]
     var partitions: [String: [Int: PartitionView]] = [:]
-    /// The newest sequences the previous status reported: a partition still short of them
-    /// one status later lost changes at the tail of its stream (no later change shows it).
-    var reportedNewest: [String: [Int: UInt64]] = [:]
     var snapshots: [String: [Int: SnapshotAssembly]] = [:]
+    /// Partitions the database holds sealed (a unit stopped politely once they were stored);
+    /// any later batch of a partition unseals it.
+    var sealed: [String: Set<Int>] = [:]
+    /// Seals asked for and not yet written.
+    var sealing: [String: Set<Int>] = [:]
     var counters: [String: Counters] = [:]
-    /// Watermarks last sent to primaries, to send `stored` only when something moved.
-    var lastStoredSent: [String: [Int: UInt64]] = [:]
+    /// What was last sent to units, to send `stored` only when something moved.
+    var lastStoredSent: [String: [PeerMessage.StoredRecord]] = [:]
 
     var statusRequest: (id: UInt64, at: UInt64)?
     var lastStatusAt: UInt64 = 0
@@ -241,16 +244,18 @@ public final class Mirror {
                 guard buffers == nil else { continue }
                 var made: [String: WriteBehindBuffer] = [:]
                 for section in configuration.sections {
+                    let watermarks = (stored[section] ?? [:]).mapValues { WriteBehindBuffer.Watermark(sequence: $0.sequence, epoch: $0.epoch) }
                     made[section] = WriteBehindBuffer(
                         section: section, maximumBatch: configuration.maximumBatch,
-                        maximumDelayMilliseconds: UInt64(configuration.maximumDelayMilliseconds), watermarks: stored[section] ?? [:])
+                        maximumDelayMilliseconds: UInt64(configuration.maximumDelayMilliseconds), watermarks: watermarks)
+                    sealed[section] = Set((stored[section] ?? [:]).filter(\.value.sealed).keys)
                 }
                 buffers = made
                 logger.info("mirror resumes from the stored watermarks", metadata: [
                     "partitions": "\(stored.values.reduce(0) { $0 + $1.count })",
                 ])
-                // Every partition behind its primary is now a gap: ask for the replays at once.
-                applyNewest(now: now)
+                // The table's epochs show what changed meanwhile: each partition asks its primary.
+                applyEpochs(now: now)
             case .committed(let section, let batch, let milliseconds):
                 var counted = counters[section] ?? Counters()
                 counted.committedChanges += UInt64(batch.changes)
@@ -261,13 +266,21 @@ public final class Mirror {
                     failing = false
                     logger.info("database writes resumed", metadata: ["section": "\(section)", "batch_ms": "\(milliseconds)"])
                 }
+                sealed[section]?.subtract(batch.watermarks.keys)
                 carryOut(section, buffers?[section]?.onBatchCommitted(id: batch.id, now: now) ?? [])
+            case .sealed(let section, let partitions):
+                sealed[section, default: []].formUnion(partitions)
+                sealing[section]?.subtract(partitions)
+                lastStoredAt = 0  // tell the units at once
             case .failed(.commit(let section, let batch), let error):
                 if !failing {
                     failing = true
                     logger.warning("database write failed; retrying with back-off", metadata: ["section": "\(section)", "error": "\(error)"])
                 }
                 carryOut(section, buffers?[section]?.onBatchFailed(id: batch.id, error: error.description, now: now) ?? [])
+            case .failed(.seal(let section, let partitions), let error):
+                sealing[section]?.subtract(partitions.keys)
+                logger.warning("cannot seal partitions; the units ask again", metadata: ["section": "\(section)", "error": "\(error)"])
             case .failed(.watermarks, let error):
                 if !failing {
                     failing = true
@@ -284,8 +297,8 @@ public final class Mirror {
                 writer.submit(.commit(section: section, batch))
             case .retryAt:
                 break  // the tick hands the batch out again when its time comes
-            case .missing(let partition, let from):
-                askReplay(section: section, partition: partition, from: from)
+            case .missing(let partition, let from, let dataEpoch):
+                askReplay(section: section, partition: partition, from: from, dataEpoch: dataEpoch)
             }
         }
     }

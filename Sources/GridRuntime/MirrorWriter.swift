@@ -15,11 +15,14 @@ final class MirrorWriter: @unchecked Sendable {
         /// Read the stored watermarks of these sections (the mirror's start).
         case watermarks([String])
         case commit(section: String, WriteBehindBuffer.Batch)
+        /// Mark these partitions sealed where the database holds them up to these sequences.
+        case seal(section: String, partitions: [Int: UInt64])
     }
 
     enum Outcome: Sendable {
-        case watermarks([String: [Int: UInt64]])
+        case watermarks([String: [Int: StoredWatermark]])
         case committed(section: String, batch: WriteBehindBuffer.Batch, milliseconds: UInt64)
+        case sealed(section: String, partitions: Set<Int>)
         case failed(Job, StoreError)
     }
 
@@ -108,13 +111,15 @@ final class MirrorWriter: @unchecked Sendable {
     private func perform(_ job: Job, on store: any WriteBehindStore) throws(StoreError) -> Outcome {
         switch job {
         case .watermarks(let sections):
-            var result: [String: [Int: UInt64]] = [:]
+            var result: [String: [Int: StoredWatermark]] = [:]
             for section in sections { result[section] = try store.watermarks(section: section) }
             return .watermarks(result)
         case .commit(let section, let batch):
             let start = monotonicMilliseconds()
             try store.commit(batch, section: section)
             return .committed(section: section, batch: batch, milliseconds: monotonicMilliseconds() - start)
+        case .seal(let section, let partitions):
+            return .sealed(section: section, partitions: try store.seal(section: section, partitions: partitions))
         }
     }
 }

@@ -6,22 +6,19 @@ import ZeroMQ
 /// The unit's side of write-behind (DESIGN.md section 6): cold starts from the
 /// database, and waiting for the mirror before a polite exit.
 extension ProcessingUnit {
-    /// A request for a partition still loading from the database.
-    struct ParkedRequest {
-        var client: [UInt8]
-        var envelope: [UInt8]
-        var route: Route
-        var operationName: [UInt8]
-        var key: [UInt8]
-        var arguments: [[UInt8]]
-    }
-
     // MARK: - Cold start
 
-    /// Loads `partitions` (led now, held nothing before) from the database, off the loop's thread.
+    /// Loads `partitions` (leased afresh: nothing to continue from) from the database, off
+    /// the loop's thread. Without a database they start empty at once.
     func startColdStart(_ partitions: Set<Int>) {
-        guard let open = configuration.database, !partitions.isEmpty else { return }
-        loadingPartitions.formUnion(partitions)
+        guard !partitions.isEmpty else { return }
+        guard let open = configuration.database else {
+            for partition in partitions.sorted() {
+                _ = store.installLoaded(partition: partition, entries: [:], sequence: 0, now: monotonicMilliseconds())
+            }
+            pendingLoadsInstalled.formUnion(partitions)
+            return
+        }
         loaders.append(ColdStartLoader(section: configuration.section, partitions: partitions, open: open))
         logger.info("cold start: loading partitions from the database", metadata: [
             "grid.unit": "\(configuration.name)", "partitions": "\(partitions.count)",
@@ -32,7 +29,8 @@ extension ProcessingUnit {
 
     /// Installs the loads that finished, then serves the requests that waited for them.
     func installColdStarts() throws(ZMQError) {
-        var finished: Set<Int> = []
+        var finished = pendingLoadsInstalled
+        pendingLoadsInstalled.removeAll()
         var remaining: [ColdStartLoader] = []
         for loader in loaders {
             guard let outcome = loader.take() else {
@@ -42,8 +40,10 @@ extension ProcessingUnit {
             switch outcome {
             case .success(let loaded):
                 var installed = 0
-                for (partition, content) in loaded.partitions where store.led(partition) != nil {
-                    if store.installLoaded(partition: partition, entries: content.entries, sequence: content.sequence) { installed += 1 }
+                for (partition, content) in loaded.partitions {
+                    let result = store.installLoaded(partition: partition, entries: content.entries, sequence: content.sequence, now: monotonicMilliseconds())
+                    try carryOut(result.directives)
+                    if result.installed { installed += 1 }
                 }
                 finished.formUnion(loader.partitions)
                 logger.info("cold start: partitions loaded", metadata: [
@@ -56,7 +56,7 @@ extension ProcessingUnit {
                     "grid.unit": "\(configuration.name)", "error": "\(error)",
                 ])
                 if let open = configuration.database {
-                    let still = loader.partitions.filter { store.led($0) != nil }
+                    let still = loader.partitions.filter { store.led($0)?.loading == true }
                     if !still.isEmpty { remaining.append(ColdStartLoader(section: configuration.section, partitions: still, open: open)) }
                     finished.formUnion(loader.partitions.subtracting(still))
                 }
@@ -64,58 +64,74 @@ extension ProcessingUnit {
         }
         loaders = remaining
         guard !finished.isEmpty else { return }
-        loadingPartitions.subtract(finished)
-        let ready = waitingForLoad.filter { !loadingPartitions.contains($0.route.partition) }
-        waitingForLoad.removeAll { !loadingPartitions.contains($0.route.partition) }
-        for parked in ready {
-            try onRequest(client: parked.client, envelope: parked.envelope, route: parked.route, operationName: parked.operationName,
-                          key: parked.key, arguments: parked.arguments)
-        }
-        try resumeWorkflows(in: finished.filter { store.led($0) != nil })
+        let loading = store.loadingPartitions
+        let ready = waitingForLoad.filter { !loading.contains($0.route.partition) }
+        waitingForLoad.removeAll { !loading.contains($0.route.partition) }
+        for parked in ready { try onRequest(parked) }
+        try resumeWorkflows(in: finished.filter { store.led($0) != nil && !loading.contains($0) })
         if loaders.isEmpty { try sendReport(now: monotonicMilliseconds()) }
     }
 
     // MARK: - The mirror
 
-    /// The mirror says what the database holds.
-    func onStored(routingID: [UInt8], records: [PeerMessage.AckRecord]) {
+    /// The mirror says what the database holds (and whether it sealed it).
+    func onStored(routingID: [UInt8], records: [PeerMessage.StoredRecord]) {
         mirrorRoutingID = routingID
         for record in records {
-            mirrorStored[record.partition] = max(mirrorStored[record.partition] ?? 0, record.sequence)
+            let previous = mirrorStored[record.partition]
+            if record.sequence >= previous?.sequence ?? 0 { mirrorStored[record.partition] = record }
         }
     }
 
     /// Partitions led here whose latest changes the database does not hold yet.
     var partitionsAheadOfMirror: [Int] {
         store.led.compactMap { partition, led in
-            led.store.sequence > (mirrorStored[partition] ?? 0) ? partition : nil
+            !led.loading && led.store.sequence > (mirrorStored[partition]?.sequence ?? 0) ? partition : nil
         }
     }
 
     /// Before a polite exit: serve the mirror until it stored every change this unit
-    /// led, pushing what it seems to miss (up to `mirrorWaitMilliseconds`). Without
+    /// led, pushing what it seems to miss (up to `mirrorWaitMilliseconds`), then ask it to
+    /// seal them (a clean stop: the next cold start continues versions exactly). Without
     /// this, changes acknowledged just before a shutdown would exist only in memory.
     func awaitMirror() {
         let deadline = monotonicMilliseconds() + UInt64(configuration.mirrorWaitMilliseconds)
         var lastPush: UInt64 = 0
+        var sealAskedAt: UInt64?
         while true {
             let behind = partitionsAheadOfMirror
-            if behind.isEmpty {
-                logger.info("the database holds everything this unit led", metadata: ["grid.unit": "\(configuration.name)"])
-                return
-            }
             let now = monotonicMilliseconds()
+            if behind.isEmpty {
+                // An empty partition needs no seal: a load of nothing starts at 0 anyway.
+                let unsealed = store.led.filter { !$0.value.loading && $0.value.store.sequence > 0 && mirrorStored[$0.key]?.sealed != true }
+                if unsealed.isEmpty {
+                    logger.info("the database holds everything this unit led, sealed", metadata: ["grid.unit": "\(configuration.name)"])
+                    return
+                }
+                if let routingID = mirrorRoutingID, sealAskedAt.map({ now - $0 >= 300 }) ?? true {
+                    sealAskedAt = now
+                    let records = unsealed.map { PeerMessage.AckRecord(partition: $0.key, epoch: $0.value.store.lastEpoch, sequence: $0.value.store.sequence) }
+                    sendPeer(routingID, .seal(unit: configuration.name, records: records.sorted { $0.partition < $1.partition }))
+                }
+            }
             if now >= deadline {
-                logger.error("stopping before the mirror stored everything", metadata: [
-                    "grid.unit": "\(configuration.name)", "partitions": "\(behind.count)",
-                ])
+                if behind.isEmpty {
+                    logger.warning("stopping before the mirror sealed what this unit led: the next start jumps its versions", metadata: [
+                        "grid.unit": "\(configuration.name)",
+                    ])
+                } else {
+                    logger.error("stopping before the mirror stored everything", metadata: [
+                        "grid.unit": "\(configuration.name)", "partitions": "\(behind.count)",
+                    ])
+                }
                 return
             }
-            if let routingID = mirrorRoutingID, now - lastPush >= 300 {
+            if let routingID = mirrorRoutingID, now - lastPush >= 300, !behind.isEmpty {
                 lastPush = now
                 for partition in behind {
                     guard let led = store.led(partition) else { continue }
-                    serveReplay(to: routingID, partition: partition, led: led, from: (mirrorStored[partition] ?? 0) + 1)
+                    let from = (mirrorStored[partition]?.sequence ?? 0) + 1
+                    serveCatchUp(to: routingID, partition: partition, led: led, from: from, dataEpoch: mirrorStored[partition]?.epoch ?? 0)
                 }
             }
             var poller = Poller()
@@ -127,15 +143,6 @@ extension ProcessingUnit {
                 logger.error("replication socket failed while waiting for the mirror", metadata: ["error": "\(error)"])
                 return
             }
-        }
-    }
-
-    /// Changes of a led partition from `from` on, or a snapshot when its log does not reach back.
-    func serveReplay(to routingID: [UInt8], partition: Int, led: UnitStore.Led, from: UInt64) {
-        if let changes = led.replay(from: from) {
-            if !changes.isEmpty { sendChanges(to: routingID, partition: partition, epoch: led.store.epoch, changes) }
-        } else {
-            serveSnapshot(to: routingID, partition: partition, epoch: led.store.epoch)
         }
     }
 }

@@ -2,31 +2,8 @@ import GridCore
 import GridWire
 import ZeroMQ
 
-/// Where a reply goes: back through the broker, or straight to a
-/// partition-aware client on the unit's client ROUTER.
-enum ReplyPath: Sendable, Equatable {
-    case broker
-    case direct
-}
-
-/// A reply kept until the backups have the change it reports (sync mode).
-struct HeldReply {
-    var path: ReplyPath
-    var frames: [[UInt8]]
-}
-
+/// The direct path (PROTOCOL.md 1.6): partition-aware clients' requests on the unit's client ROUTER.
 extension ProcessingUnit {
-    /// Sends a reply on its path. A direct client that is gone or not reading
-    /// is not waited for (a ROUTER never blocks on one client); it times out and retries.
-    func send(_ reply: HeldReply) throws(ZMQError) {
-        switch reply.path {
-        case .broker:
-            try sendToBroker(reply.frames)
-        case .direct:
-            _ = try clientRouter?.send(reply.frames)
-        }
-    }
-
     /// Serves the direct requests waiting on the client ROUTER, a bounded number per wake-up.
     func drainDirectRequests() throws(ZMQError) {
         guard let clientRouter else { return }
@@ -49,7 +26,8 @@ extension ProcessingUnit {
         case .failure(.drop):
             return
         case .failure(.reply(let envelope, let error)):
-            try send(HeldReply(path: .direct, frames: [client] + ClientWire.encodeReply(envelope: envelope, status: error.status, payload: error.payload, meta: ReplyMeta().encoded)))
+            try send(HeldReply(path: .direct, client: client, envelope: envelope.encoded,
+                               frames: [client] + ClientWire.encodeReply(envelope: envelope, status: error.status, payload: error.payload, meta: ReplyMeta().encoded)))
             return
         }
         let envelope = ClientEnvelope(kind: .native, tag: request.correlation).encoded
@@ -59,8 +37,8 @@ extension ProcessingUnit {
             try reply(client, envelope, .failure(problem), path: .direct)
             return
         }
-        try onRequest(client: client, envelope: envelope, route: request.route, operationName: request.operation,
-                      key: request.key, arguments: request.arguments, path: .direct)
+        try onRequest(ParkedRequest(client: client, envelope: envelope, route: request.route, requestID: request.requestID,
+                                    operationName: request.operation, key: request.key, arguments: request.arguments, path: .direct))
     }
 
     /// Why a direct request cannot be served here, or nil. A key outside the

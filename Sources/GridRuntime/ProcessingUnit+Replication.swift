@@ -25,7 +25,25 @@ extension ProcessingUnit {
         outbox.removeAll(keepingCapacity: true)
     }
 
-    /// Requests and acknowledgements from backups.
+    /// Publishes the commit indexes that moved (`all`: of every led partition, twice a
+    /// second, so the mirror notices changes lost at the tail of a stream).
+    func publishCommits(all: Bool, now: UInt64) {
+        if all { lastCommitsAll = now }
+        let commits = store.commitsToPublish(all: all, now: now)
+        guard !commits.isEmpty else { return }
+        // Changes first: a commit must never overtake the changes it covers on the wire.
+        publishOutboxCommitted()
+        let records = commits.map { ReplicationWire.Commit(partition: $0.partition, epoch: $0.epoch, committed: $0.committed) }
+        _ = try? publisher.send(ReplicationWire.encodeCommits(topic: commitTopic, records))
+    }
+
+    /// Async mode: changes a commit covers may still sit in the outbox (acknowledged
+    /// through a catch-up): they go out before it.
+    private func publishOutboxCommitted() {
+        if !outbox.isEmpty { publishOutbox() }
+    }
+
+    /// Requests and acknowledgements from backups, and the mirror's reports.
     func drainReplicationRouter() throws(ZMQError) {
         for _ in 0..<512 {
             guard let frames = try replicationRouter.receive() else { return }
@@ -36,61 +54,82 @@ extension ProcessingUnit {
             case .acknowledge(let unit, let records):
                 backupRoutingIDs[unit] = routingID
                 for record in records {
-                    try carryOut(store.onAcknowledge(backup: unit, partition: record.partition, epoch: record.epoch, sequence: record.sequence, now: now))
+                    try carryOut(store.onAcknowledge(backup: unit, partition: record.partition, epoch: record.epoch, sequence: record.sequence,
+                                                     follow: record.follow, now: now))
                 }
-            case .snapshotRequest(let unit, let partition, let epoch):
+            case .snapshotRequest(let unit, let partition, let epoch, let follow):
                 backupRoutingIDs[unit] = routingID
+                store.onFollowerRequest(backup: unit, partition: partition, epoch: epoch, follow: follow, now: now)
                 // Changes not yet published must go out first, or the backup would wait for them forever.
                 publishOutbox()
-                guard !loadingPartitions.contains(partition) else {
-                    // Still loading from the database: the backup asks again.
-                    sendPeer(routingID, .refused(partition: partition, epoch: epoch))
-                    continue
-                }
                 serveSnapshot(to: routingID, partition: partition, epoch: epoch)
-            case .catchUpRequest(let unit, let partition, let epoch, let from):
-                backupRoutingIDs[unit] = routingID
+            case .catchUpRequest(let unit, let partition, let epoch, let from, let dataEpoch, let follow):
+                if follow != 0 {
+                    backupRoutingIDs[unit] = routingID
+                    store.onFollowerRequest(backup: unit, partition: partition, epoch: epoch, follow: follow, now: now)
+                } else {
+                    mirrorRoutingID = routingID
+                }
                 publishOutbox()
-                guard let led = store.led(partition), led.store.epoch == epoch, !loadingPartitions.contains(partition) else {
+                guard let led = store.led(partition), led.store.epoch == epoch, !led.loading else {
                     sendPeer(routingID, .refused(partition: partition, epoch: epoch))
                     continue
                 }
-                serveReplay(to: routingID, partition: partition, led: led, from: from)
+                serveCatchUp(to: routingID, partition: partition, led: led, from: from, dataEpoch: dataEpoch)
             case .stored(_, let records):
                 onStored(routingID: routingID, records: records)
-            case .snapshotChunk, .changes, .refused:
+            case .snapshotChunk, .changes, .refused, .inSync, .seal:
                 continue
             }
         }
     }
 
+    /// A snapshot of a led partition (its state now, labelled, with its request table and
+    /// commit index), in chunks; REFUSED when it is not led here at that epoch or still loading.
     func serveSnapshot(to routingID: [UInt8], partition: Int, epoch: UInt64) {
-        guard let led = store.led(partition), led.store.epoch == epoch else {
+        guard let led = store.led(partition), led.store.epoch == epoch, !led.loading else {
             sendPeer(routingID, .refused(partition: partition, epoch: epoch))
             return
         }
         let sequence = led.store.sequence
+        let lastEpoch = led.store.lastEpoch
+        let committed = led.acks.committed
         var chunk: [([UInt8], Entry)] = []
         chunk.reserveCapacity(Self.snapshotChunkEntries)
         var first = true
         for (key, entry) in led.store.entries {
             chunk.append((key, entry))
             if chunk.count == Self.snapshotChunkEntries {
-                sendPeer(routingID, .snapshotChunk(partition: partition, epoch: epoch, sequence: sequence, first: first, last: false, entries: chunk))
+                sendPeer(routingID, .snapshotChunk(PeerMessage.SnapshotChunk(
+                    partition: partition, epoch: epoch, sequence: sequence, lastEpoch: lastEpoch, committed: committed, first: first, last: false, entries: chunk)))
                 first = false
                 chunk.removeAll(keepingCapacity: true)
             }
         }
-        sendPeer(routingID, .snapshotChunk(partition: partition, epoch: epoch, sequence: sequence, first: first, last: true, entries: chunk))
+        sendPeer(routingID, .snapshotChunk(PeerMessage.SnapshotChunk(
+            partition: partition, epoch: epoch, sequence: sequence, lastEpoch: lastEpoch, committed: committed, first: first, last: true,
+            entries: chunk, requests: led.store.requests)))
     }
 
-    func sendChanges(to routingID: [UInt8], partition: Int, epoch: UInt64, _ changes: [Change]) {
-        var start = 0
-        while start < changes.count {
-            let end = min(changes.count, start + Self.snapshotChunkEntries)
-            sendPeer(routingID, .changes(partition: partition, epoch: epoch, changes: Array(changes[start..<end])))
-            start = end
+    /// The changes after what a replica holds, when that continues this partition's history
+    /// and the log reaches back (an empty answer when it is up to date); else a snapshot.
+    func serveCatchUp(to routingID: [UInt8], partition: Int, led: UnitStore.Led, from: UInt64, dataEpoch: UInt64) {
+        if let changes = led.catchUp(from: from, dataEpoch: dataEpoch) {
+            sendChanges(to: routingID, partition: partition, epoch: led.store.epoch, committed: led.acks.committed, changes)
+        } else {
+            serveSnapshot(to: routingID, partition: partition, epoch: led.store.epoch)
         }
+    }
+
+    /// Changes in messages of at most a chunk each; one empty message when there are none
+    /// (the answer that tells a catching-up follower it is up to date).
+    func sendChanges(to routingID: [UInt8], partition: Int, epoch: UInt64, committed: UInt64, _ changes: [Change]) {
+        var start = 0
+        repeat {
+            let end = min(changes.count, start + Self.snapshotChunkEntries)
+            sendPeer(routingID, .changes(partition: partition, epoch: epoch, committed: committed, changes: Array(changes[start..<end])))
+            start = end
+        } while start < changes.count
     }
 
     func sendPeer(_ routingID: [UInt8], _ message: PeerMessage) {
@@ -103,34 +142,44 @@ extension ProcessingUnit {
     /// Changes published by the primaries this unit follows.
     func drainSubscriber() throws(ZMQError) {
         let now = monotonicMilliseconds()
-        var batch: [Int: [Change]] = [:]
+        // Per partition and epoch: each change came under its own epoch's lease (a deposed
+        // primary's late ones must not ride along with the current primary's).
+        var batch: [PartitionEpoch: [Change]] = [:]
         for _ in 0..<2_048 {
             guard let frames = try subscriber.receive() else { break }
             guard let published = ReplicationWire.decode(frames), published.section == configuration.section else { continue }
-            batch[published.change.partition, default: []].append(published.change)
+            batch[PartitionEpoch(partition: published.change.partition, epoch: published.change.epoch), default: []].append(published.change)
         }
-        for (_, changes) in batch {
-            try carryOut(store.onChanges(changes, now: now))
+        for (key, changes) in batch {
+            try carryOut(store.onChanges(changes, carrier: key.epoch, now: now))
         }
     }
 
-    /// Snapshots, catch-ups and refusals from one primary.
+    /// Snapshots, catch-ups, confirmations and refusals from one primary.
     func drainPeer(_ name: String, _ socket: Socket) throws(ZMQError) {
         for _ in 0..<256 {
             guard let frames = try socket.receive() else { return }
             guard let message = PeerMessage.decode(frames[...]) else { continue }
             let now = monotonicMilliseconds()
             switch message {
-            case .snapshotChunk(let partition, let epoch, let sequence, let first, let last, let entries):
-                try carryOut(store.onSnapshotChunk(partition: partition, epoch: epoch, sequence: sequence, entries: entries, first: first, last: last, now: now))
-                if last {
-                    logger.debug("snapshot installed", metadata: ["grid.partition": "\(partition)", "sequence": "\(sequence)", "from": "\(name)"])
+            case .snapshotChunk(let chunk):
+                try carryOut(store.onSnapshotChunk(partition: chunk.partition, epoch: chunk.epoch, sequence: chunk.sequence, lastEpoch: chunk.lastEpoch,
+                                                   entries: chunk.entries, requests: chunk.requests, first: chunk.first, last: chunk.last, now: now))
+                if chunk.last {
+                    logger.debug("snapshot installed", metadata: ["grid.partition": "\(chunk.partition)", "sequence": "\(chunk.sequence)", "from": "\(name)"])
                 }
-            case .changes(_, _, let changes):
-                try carryOut(store.onChanges(changes, now: now))
+            case .changes(let partition, let epoch, _, let changes):
+                // A catch-up's answer, or a resend: either continues the stream in order.
+                if changes.isEmpty {
+                    try carryOut(store.onEmptyCatchUp(partition: partition, carrier: epoch, now: now))
+                } else {
+                    try carryOut(store.onChanges(changes, carrier: epoch, answered: true, now: now))
+                }
+            case .inSync(let partition, let epoch, let follow):
+                store.onInSync(partition: partition, epoch: epoch, follow: follow)
             case .refused(let partition, _):
                 logger.debug("primary refused a replication request", metadata: ["grid.partition": "\(partition)", "primary": "\(name)"])
-            case .acknowledge, .snapshotRequest, .catchUpRequest, .stored:
+            case .acknowledge, .snapshotRequest, .catchUpRequest, .stored, .seal:
                 continue
             }
         }
@@ -159,24 +208,33 @@ extension ProcessingUnit {
                     try send(pending.call, workflow: pending.workflow, partition: pending.partition, key: pending.key, now: now)
                 }
             case .abandon(let token):
-                heldReplies[token] = nil
-                heldCalls[token] = nil  // the new primary resumes the workflow from its entry
+                // Never sent as it is: 421 makes the broker (or a direct client, through the
+                // broker) send the request again, and its request id makes that apply once.
+                for held in heldReplies.removeValue(forKey: token) ?? [] {
+                    try reply(held.client, held.envelope, .failure(GridError(.misdirected, "stale_epoch", "the partition is not led here any more")),
+                              path: held.path)
+                }
+                heldCalls[token] = nil  // the partition's primary resumes the workflow from its entry
             case .toPrimary(let primary, let request):
                 switch request {
-                case .acknowledge(let partition, let epoch, let sequence):
-                    pendingAcks[primary, default: [:]][partition] = PeerMessage.AckRecord(partition: partition, epoch: epoch, sequence: sequence)
-                case .requestSnapshot(let partition, let epoch):
+                case .acknowledge(let partition, let epoch, let sequence, let follow):
+                    pendingAcks[primary, default: [:]][partition] = PeerMessage.AckRecord(partition: partition, epoch: epoch, sequence: sequence, follow: follow)
+                case .requestSnapshot(let partition, let epoch, let follow):
                     guard let socket = try peer(primary) else { continue }
-                    _ = try socket.send(PeerMessage.snapshotRequest(unit: configuration.name, partition: partition, epoch: epoch).frames)
-                case .requestCatchUp(let partition, let epoch, let from):
+                    _ = try socket.send(PeerMessage.snapshotRequest(unit: configuration.name, partition: partition, epoch: epoch, follow: follow).frames)
+                case .requestCatchUp(let partition, let epoch, let from, let dataEpoch, let follow):
                     guard let socket = try peer(primary) else { continue }
-                    _ = try socket.send(PeerMessage.catchUpRequest(unit: configuration.name, partition: partition, epoch: epoch, from: from).frames)
+                    _ = try socket.send(PeerMessage.catchUpRequest(unit: configuration.name, partition: partition, epoch: epoch, from: from,
+                                                                   dataEpoch: dataEpoch, follow: follow).frames)
                 }
-            case .resend(let backup, let changes):
-                guard let routingID = backupRoutingIDs[backup], let first = changes.first else { continue }
-                sendChanges(to: routingID, partition: first.partition, epoch: first.epoch, changes)
-            case .follow:
-                break  // subscriptions are brought up to date after every assignment
+            case .resend(let backup, let partition, let changes):
+                guard let routingID = backupRoutingIDs[backup], let led = store.led(partition) else { continue }
+                sendChanges(to: routingID, partition: partition, epoch: led.store.epoch, committed: led.acks.committed, changes)
+            case .confirmInSync(let backup, let partition, let epoch, let follow):
+                guard let routingID = backupRoutingIDs[backup] else { continue }
+                sendPeer(routingID, .inSync(partition: partition, epoch: epoch, follow: follow))
+            case .load(let partition):
+                startColdStart([partition])
             }
         }
     }
@@ -220,4 +278,10 @@ extension ProcessingUnit {
             peers[name] = nil
         }
     }
+}
+
+/// A partition under one epoch (grouping what a SUB delivered).
+struct PartitionEpoch: Hashable {
+    var partition: Int
+    var epoch: UInt64
 }

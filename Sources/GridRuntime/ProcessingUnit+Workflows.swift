@@ -32,10 +32,6 @@ extension ProcessingUnit {
     static let workflowRetryMilliseconds: UInt64 = 3_000
 
     func startWorkflow(_ name: String, _ workflow: Workflow, client: [UInt8], envelope: [UInt8], route: Route, key: [UInt8], arguments: [[UInt8]]) throws(ZMQError) {
-        guard store.leads(route) else {
-            try reply(client, envelope, .failure(.staleEpoch(partition: route.partition, epoch: route.epoch, current: store.assignments[route.partition]?.lease.epoch)))
-            return
-        }
         let current = store.led[route.partition]?.store.get(key)
         let decision = workflow.start(OperationInput(key: key, value: current?.value, version: current?.version ?? 0, arguments: arguments))
         workflowWaiters[key, default: WorkflowWaiters(partition: route.partition, clients: [])].clients.append((client, envelope))
@@ -66,21 +62,36 @@ extension ProcessingUnit {
         let replies = waiters.clients.map { replyFrames($0.client, $0.envelope, outcome) }
         if let token {
             // The result is only true once its entry is on the backups.
-            heldReplies[token, default: []] += replies.map { HeldReply(path: .broker, frames: $0) }
+            heldReplies[token, default: []] += zip(waiters.clients, replies).map {
+                HeldReply(path: .broker, client: $0.0.client, envelope: $0.0.envelope, frames: $0.1)
+            }
         } else {
             for frames in replies { try sendToBroker(frames) }
         }
     }
 
+    /// Sends a step under its request id: the workflow's entry is the client, the step its
+    /// number, so every copy of a step (a retry, a resume by a new primary, a deposed primary's
+    /// late one) is applied at most once where it lands.
     func send(_ call: WorkflowCall, workflow: String, partition: Int, key: [UInt8], now: UInt64) throws(ZMQError) {
         guard let socket = try workflowSocket() else { return }
         let correlation = nextCorrelation
         nextCorrelation &+= 1
         let frames = ClientWire.encodeNativeRequest(
-            correlation: ClientWire.correlation(correlation), section: call.section, operation: call.operation,
-            key: call.key, arguments: call.arguments)
+            correlation: ClientWire.correlation(correlation), requestID: Self.stepRequestID(section: configuration.section, key: key, step: call.step),
+            section: call.section, operation: call.operation, key: call.key, arguments: call.arguments)
         _ = try socket.send(frames, blocking: true)
         workflowCalls[correlation] = PendingCall(workflow: workflow, partition: partition, key: key, call: call, sentAt: now)
+    }
+
+    /// A step's request id: client `wf:<section>/<entry key>` (the workflow's entry; cut to
+    /// 64 bytes by hashing a longer one), sequence the FNV-1a hash of the step's name.
+    static func stepRequestID(section: String, key: [UInt8], step: String) -> RequestID {
+        var client = Array("wf:\(section)/".utf8) + key
+        if client.count > RequestID.maximumClientBytes {
+            client = Array(client.prefix(40)) + Array(String(FNV1a.hash(client), radix: 16).utf8)
+        }
+        return RequestID(client: client, sequence: max(1, FNV1a.hash(Array(step.utf8))))
     }
 
     /// The DEALER to the broker's client endpoint, opened on first use.

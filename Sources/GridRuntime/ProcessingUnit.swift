@@ -17,11 +17,12 @@ import Glibc
 /// - a PUB: the changes of the partitions it leads, and invalidation events;
 /// - a ROUTER: snapshots and catch-ups for its backups, and their acknowledgements;
 /// - a SUB and one DEALER per primary it follows, for the partitions it backs up;
-/// - a ROUTER for direct requests from partition-aware clients (`SGD01`), when
+/// - a ROUTER for direct requests from partition-aware clients (`SGD02`), when
 ///   it knows its section's partitioner to check them with.
 ///
 /// The data, leases and replication bookkeeping live in the pure `UnitStore`;
-/// this shell moves frames and keeps the replies that wait for backups.
+/// this shell moves frames, keeps the replies that wait for backups, and keeps the
+/// requests that wait for the lease (renewed by the broker's heartbeats).
 public final class ProcessingUnit {
     public struct Configuration: Sendable {
         public var section: String
@@ -51,6 +52,8 @@ public final class ProcessingUnit {
         public var partitioner: Partitioner?
         /// The largest direct request taken: the topology's `max_message_bytes`, as at the broker.
         public var maxMessageBytes = 1_048_576
+        /// How long the unit serves after the stamp the broker echoed (`leaseMilliseconds(expiry:)`).
+        public var leaseMilliseconds: Int
 
         public init(section: String, name: String, broker: String, heartbeatMilliseconds: Int, liveness: Int,
                     mode: BackupMode = .sync, replicationIntervalMilliseconds: Int = 50, host: String = "127.0.0.1", partitionCount: Int = 271,
@@ -66,6 +69,7 @@ public final class ProcessingUnit {
             self.replicationIntervalMilliseconds = replicationIntervalMilliseconds
             self.host = host
             self.partitionCount = partitionCount
+            leaseMilliseconds = GridCore.leaseMilliseconds(expiry: heartbeatMilliseconds * liveness)
         }
     }
 
@@ -86,7 +90,17 @@ public final class ProcessingUnit {
 
     /// Whether the run loop's poller must be rebuilt (a socket was opened or closed).
     var socketsChanged = true
-    public internal(set) var store = UnitStore()
+    public internal(set) var store: UnitStore
+    /// This process's random id (below 2^53: JSON readers keep it exact).
+    let incarnation = UInt64.random(in: 1..<(1 << 53))
+    /// The number of the last ASSIGN applied (REPORT says it, so the broker knows which
+    /// backup list the in-sync masks refer to).
+    var lastAssign: UInt64 = 0
+    /// Requests that wait for the lease to be renewed.
+    var waitingForLease: [ParkedRequest] = []
+    /// When the commit indexes were last all published (the mirror notices tail losses by them).
+    var lastCommitsAll: UInt64 = 0
+    let commitTopic: [UInt8]
     /// Replies that wait for backups (sync mode), by token.
     var heldReplies: [Int: [HeldReply]] = [:]
     /// The ROUTER direct requests come in on, and where it listens.
@@ -109,10 +123,11 @@ public final class ProcessingUnit {
 
     /// Cold starts under way, and the requests that wait for their partitions.
     var loaders: [ColdStartLoader] = []
-    var loadingPartitions: Set<Int> = []
     var waitingForLoad: [ParkedRequest] = []
-    /// Per partition, the sequence the mirror said the database holds, and where the mirror is.
-    var mirrorStored: [Int: UInt64] = [:]
+    /// Partitions installed without a database (empty), whose waiting requests the loop serves.
+    var pendingLoadsInstalled: Set<Int> = []
+    /// Per partition, what the mirror said the database holds, and where the mirror is.
+    var mirrorStored: [Int: PeerMessage.StoredRecord] = [:]
     var mirrorRoutingID: [UInt8]?
 
     var lastHeardFromBroker: UInt64 = 0
@@ -127,6 +142,8 @@ public final class ProcessingUnit {
         self.configuration = configuration
         self.context = context
         self.logger = logger
+        store = UnitStore(incarnation: incarnation)
+        commitTopic = ReplicationWire.commitTopic(section: configuration.section)
         topics = (0..<configuration.partitionCount).map { ReplicationWire.topic(section: configuration.section, partition: $0) }
         invalidationTopic = ReplicationWire.invalidationTopic(section: configuration.section)
         publisher = try Socket(context, .pub, linger: 100)
@@ -205,13 +222,14 @@ public final class ProcessingUnit {
             if let workflowIndex, poller.isReadable(workflowIndex) { try drainWorkflowReplies() }
             if let clientIndex, poller.isReadable(clientIndex) { try drainDirectRequests() }
             try flushAcknowledgements()
-            if !loaders.isEmpty { try installColdStarts() }
+            if !loaders.isEmpty || !pendingLoadsInstalled.isEmpty { try installColdStarts() }
 
             let now = monotonicMilliseconds()
+            publishCommits(all: now - lastCommitsAll >= 500, now: now)
             if !outbox.isEmpty && now - lastFlush >= UInt64(configuration.replicationIntervalMilliseconds) {
                 publishOutbox()
             }
-            if now - lastWorkflowCheck >= 500 {
+            if now - lastWorkflowCheck >= 500, store.leaseValid(now: now) {
                 lastWorkflowCheck = now
                 try retryStaleWorkflowCalls(now: now)
             }
@@ -244,6 +262,9 @@ public final class ProcessingUnit {
 
     // MARK: - Broker
 
+    /// Registers (again): READY with what the unit holds, over a new DEALER. From then on
+    /// the unit has no lease until the broker grants one: what waited for the old one is
+    /// answered 421 (routed again, and by its request id applied once) or dropped.
     func connect() throws(ZMQError) {
         brokerSocket?.close()
         let socket = try Socket(context, .dealer, linger: 100)
@@ -251,10 +272,16 @@ public final class ProcessingUnit {
         try socket.setReconnectInterval(milliseconds: 50, maximum: 1_000)
         try socket.connect(configuration.broker)
         brokerSocket = socket
-        lastHeardFromBroker = monotonicMilliseconds()
+        let now = monotonicMilliseconds()
+        lastHeardFromBroker = now
         let report = UnitReport(
             operations: configuration.logic?.operationNames ?? DataOperation.allCases.map(\.rawValue), pid: getpid(), publisher: publisherEndpoint,
-            replication: replicationEndpoint, clients: clientEndpoint, holdings: store.holdings.map { ReportRecord(holding: $0) })
+            replication: replicationEndpoint, clients: clientEndpoint, holdings: store.holdings.map { ReportRecord(holding: $0) },
+            incarnation: incarnation, stamp: now)
+        // The claims go out as they were; then they are void until the broker answers.
+        try carryOut(store.onRegistering())
+        try refuseWaitingForLease()
+        lastAssign = 0
         try send(.ready(section: configuration.section, unit: configuration.name, report: report))
         logger.info("unit registering", metadata: [
             "grid.unit": "\(configuration.name)", "grid.section": "\(configuration.section)", "broker": "\(configuration.broker)",
@@ -273,14 +300,33 @@ public final class ProcessingUnit {
         lastSent = monotonicMilliseconds()
     }
 
-    /// REPORT: holdings, sequences and lag; it doubles as the heartbeat.
+    /// REPORT: holdings, sequences, lag and in-sync backups; its stamp, echoed by the
+    /// broker, renews the lease. It doubles as the heartbeat.
     func sendReport(now: UInt64) throws(ZMQError) {
         let records = store.holdings.map { holding -> ReportRecord in
-            guard holding.role == .primary, let lag = store.lag(of: holding.partition, now: now) else { return ReportRecord(holding: holding) }
-            return ReportRecord(holding: holding, behind: lag.behind, unacknowledgedMilliseconds: UInt32(min(lag.oldestUnacknowledgedMilliseconds, UInt64(UInt32.max))))
+            guard holding.role == .primary else { return ReportRecord(holding: holding) }
+            let mask = store.inSyncMask(of: holding.partition)
+            guard let lag = store.lag(of: holding.partition, now: now) else { return ReportRecord(holding: holding, inSyncMask: mask) }
+            return ReportRecord(holding: holding, inSyncMask: mask, behind: lag.behind,
+                                unacknowledgedMilliseconds: UInt32(min(lag.oldestUnacknowledgedMilliseconds, UInt64(UInt32.max))))
         }
-        try send(.report(records: records, fenced: store.fencedRequests, loading: loaders.isEmpty ? nil : UInt64(loaders.reduce(0) { $0 + $1.loaded })))
+        let meta = ReportMeta(fenced: store.fencedRequests, stamp: now, assign: lastAssign,
+                              loading: loaders.isEmpty ? nil : UInt64(loaders.reduce(0) { $0 + $1.loaded }))
+        try send(.report(records: records, meta: meta))
         lastReport = now
+    }
+
+    /// The broker echoed a stamp of ours: the lease runs until that stamp plus its length.
+    func renewLease(stamp: UInt64) throws(ZMQError) {
+        guard stamp > 0 else { return }
+        let now = monotonicMilliseconds()
+        let wasValid = store.leaseValid(now: now)
+        try carryOut(store.renewLease(until: stamp + UInt64(configuration.leaseMilliseconds), now: now))
+        if !wasValid, store.leaseValid(now: now), !waitingForLease.isEmpty {
+            let parked = waitingForLease
+            waitingForLease.removeAll()
+            for request in parked { try onRequest(request) }
+        }
     }
 
     func onBrokerMessage(_ frames: [[UInt8]]) throws(ZMQError) {
@@ -293,12 +339,16 @@ public final class ProcessingUnit {
             return
         }
         switch message {
-        case .request(let client, let envelope, let route, let operationName, let key, let arguments):
-            try onRequest(client: client, envelope: envelope, route: route, operationName: operationName, key: key, arguments: arguments)
+        case .request(let client, let envelope, let route, let requestID, let operationName, let key, let arguments):
+            try onRequest(ParkedRequest(client: client, envelope: envelope, route: route, requestID: RequestWire.decodeID(requestID),
+                                        operationName: operationName, key: key, arguments: arguments, path: .broker))
         case .assign(let body):
+            // The lease first: what the new assignment starts (workflows resumed, requests
+            // served) needs it.
+            try renewLease(stamp: body.stamp)
             try onAssign(body)
-        case .heartbeat:
-            break
+        case .heartbeat(let echo):
+            if let echo { try renewLease(stamp: echo) }
         case .disconnect:
             // The broker does not know us (it restarted, or declared us dead): register again.
             logger.warning("broker asked to register again", metadata: ["grid.unit": "\(configuration.name)"])
@@ -310,88 +360,22 @@ public final class ProcessingUnit {
 
     func onAssign(_ body: AssignBody) throws(ZMQError) {
         guard let assignments = body.coreAssignments else { return }
+        lastAssign = body.assign
         for (name, peer) in body.peers { peerEndpoints[name] = peer }
-        let ledBefore = Set(store.led.keys)
-        let followedBefore = Set(store.followed.keys)
+        let ledBefore = Set(store.led.keys.filter { store.led[$0]?.loading == false })
         let directives = store.onAssign(assignments, now: monotonicMilliseconds())
-        // Led now and held nothing before: it starts empty, so it is filled from the database.
-        startColdStart(Set(store.led.keys).subtracting(ledBefore).subtracting(followedBefore))
         // Subscribe first, then ask for snapshots (the Clone pattern): fewer changes slip between.
         try updateSubscriptions()
         try carryOut(directives)
-        forgetWorkflows(notLedAnyMore: ledBefore.subtracting(store.led.keys))
+        let notLed = ledBefore.subtracting(store.led.keys)
+        forgetWorkflows(notLedAnyMore: notLed)
+        try refuseWaiting(notLedAnyMore: notLed)
         // A partition just led (promoted, or new): its unfinished workflows continue here.
-        try resumeWorkflows(in: Set(store.led.keys).subtracting(ledBefore).subtracting(loadingPartitions))
+        try resumeWorkflows(in: Set(store.led.keys).subtracting(ledBefore).subtracting(store.loadingPartitions))
         logger.info("leases assigned", metadata: [
             "grid.unit": "\(configuration.name)",
             "primaries": "\(assignments.filter { $0.lease.role == .primary }.count)",
             "backups": "\(assignments.filter { $0.lease.role == .backup }.count)",
         ])
-    }
-
-    // MARK: - Requests
-
-    /// Serves a request, from the broker or (`path: .direct`) straight from a client.
-    func onRequest(client: [UInt8], envelope: [UInt8], route: Route, operationName: [UInt8], key: [UInt8], arguments: [[UInt8]], path: ReplyPath = .broker) throws(ZMQError) {
-        if !loadingPartitions.isEmpty && loadingPartitions.contains(route.partition) {
-            guard path == .broker else {
-                // A direct client retries through the broker, which waits for the load with it.
-                try reply(client, envelope, .failure(GridError(.unavailable, "loading", "partition \(route.partition) is loading from the database")), path: path)
-                return
-            }
-            // Served once the partition is loaded from the database: never from an empty one.
-            waitingForLoad.append(ParkedRequest(client: client, envelope: envelope, route: route, operationName: operationName, key: key, arguments: arguments))
-            return
-        }
-        let sync = configuration.mode == .sync
-        let now = monotonicMilliseconds()
-        let served: UnitStore.Served
-        if let operation = DataOperation(name: operationName) {
-            served = store.handle(route: route, operation: operation, key: key, arguments: arguments, sync: sync, now: now)
-        } else if let logic = configuration.logic {
-            let name = String(decoding: operationName, as: UTF8.self)
-            if let operation = logic.operations[name] {
-                served = store.handle(route: route, run: operation, key: key, arguments: arguments, sync: sync, now: now)
-            } else if let workflow = logic.workflows[name] {
-                guard path == .broker else {
-                    try reply(client, envelope, .failure(GridError(.misdirected, "use_broker", "workflow '\(name)' runs through the broker, not as a direct request")), path: path)
-                    return
-                }
-                try startWorkflow(name, workflow, client: client, envelope: envelope, route: route, key: key, arguments: arguments)
-                return
-            } else {
-                served = UnitStore.Served(outcome: .failure(.unknownOperation(name, section: configuration.section)), heldToken: nil)
-            }
-        } else {
-            served = UnitStore.Served(outcome: .failure(.unknownOperation(preview(operationName), section: configuration.section)), heldToken: nil)
-        }
-        if let change = served.outcome.change { replicate(change) }
-        if let token = served.heldToken {
-            heldReplies[token, default: []].append(HeldReply(path: path, frames: replyFrames(client, envelope, served.outcome, path: path)))
-        } else {
-            try reply(client, envelope, served.outcome, path: path)
-        }
-    }
-
-    /// Publishes a change now (sync) or at the next flush (async).
-    func replicate(_ change: Change) {
-        if configuration.mode == .sync { publish(change) } else { outbox.append(change) }
-    }
-
-    /// A reply's frames: a REPLY for the broker, or for a direct request the
-    /// client's native reply behind its routing id.
-    func replyFrames(_ client: [UInt8], _ envelope: [UInt8], _ outcome: OperationOutcome, path: ReplyPath = .broker) -> [[UInt8]] {
-        let meta = ReplyMeta(version: outcome.version, unit: configuration.name).encoded
-        switch path {
-        case .broker:
-            return UnitMessage.reply(client: client, envelope: envelope, status: outcome.status, payload: outcome.payload, meta: meta).frames
-        case .direct:
-            let native = ClientEnvelope(encoded: envelope) ?? ClientEnvelope(kind: .native, tag: [])
-            return [client] + ClientWire.encodeReply(envelope: native, status: outcome.status, payload: outcome.payload, meta: meta)
-        }
-    }
-
-    func reply(_ client: [UInt8], _ envelope: [UInt8], _ outcome: OperationOutcome, path: ReplyPath = .broker) throws(ZMQError) {
-        try send(HeldReply(path: path, frames: replyFrames(client, envelope, outcome, path: path)))
     }
 }

@@ -6,10 +6,15 @@ import PostgresNIO
 /// The write-behind backend on a PostgreSQL server (DESIGN.md section 6), for grids
 /// whose data must outlive the machine the mirror runs on.
 ///
-/// Schema: on open, a "v1" migration records itself in `spacegrid_schema(version)` and
-/// creates `spacegrid_watermarks(section, partition, sequence)`; each section gets its
-/// own table, `section_<name>`, on its first commit (`key bytea PRIMARY KEY, partition,
-/// value, version, updated` in unix ms, indexed by partition), exactly as in `SQLiteStore`.
+/// Schema: on open, migrations bring the database to `schemaVersion`, recorded in
+/// `spacegrid_schema(version)`, with the same steps as `SQLiteStore`'s: version 1 creates
+/// `spacegrid_watermarks(section, partition, sequence)`; version 2 gives the section
+/// tables the primary key `(partition, key)` (version 1 had `key` alone plus an index on
+/// `partition`: one index to update per write instead of two, and a partition's reads and
+/// a snapshot's replacement still go through its leading column); version 3 adds `epoch`
+/// and `sealed` to the watermarks (rows of older databases read as epoch 0, not sealed).
+/// Each section gets its own table, `section_<name>`, on its first commit (`partition,
+/// key, value, version, updated` in unix ms), as in `SQLiteStore`.
 ///
 /// The protocol is synchronous and called from one thread that is not a Swift
 /// concurrency pool thread, so the store owns a one-thread NIO event loop and one
@@ -17,16 +22,17 @@ import PostgresNIO
 /// most `requestTimeout` seconds. A lost connection (server stopped, restarted,
 /// network gone) fails the call in progress with `unreachable`; the next call connects
 /// again, and the mirror's retry of the batch needs nothing more. Batches are
-/// idempotent (upserts and watermarks that never go back), so a retry after a COMMIT
-/// whose answer was lost is harmless.
+/// idempotent (upserts, watermarks that never go back or, for a snapshot's partitions,
+/// are set to the same value again), so a retry after a COMMIT whose answer was lost is
+/// harmless; so are seals.
 ///
 /// A batch of a thousand rows is a handful of statements, not a thousand round trips:
 /// the rows go as arrays and the server unnests them. The server's `fsync` and
 /// `synchronous_commit` decide durability: when `commit` returns, the batch is as safe
 /// as the server was told to keep it.
 ///
-/// Sequences and versions are stored as signed 64-bit integers (bit pattern), as in
-/// SQLite; watermarks compare correctly up to 2^63 - 1.
+/// Sequences, epochs and versions are stored as signed 64-bit integers (bit pattern), as
+/// in SQLite; watermarks compare correctly up to 2^63 - 1.
 public final class PostgresStore: WriteBehindStore {
     /// The URL without its password, for messages.
     public let location: String
@@ -43,6 +49,8 @@ public final class PostgresStore: WriteBehindStore {
 
     public static let watermarksTable = "spacegrid_watermarks"
     public static let schemaTable = "spacegrid_schema"
+    /// The schema this build writes; a database at a higher version is refused.
+    static let schemaVersion: Int32 = 3
     /// The advisory lock that serialises schema changes of stores sharing a database ("SPACEGRD").
     static let schemaLock: Int64 = 0x5350_4143_4547_5244
 
@@ -54,13 +62,21 @@ public final class PostgresStore: WriteBehindStore {
     ///   - requestTimeout: how long one statement may wait for its answer before the
     ///     connection is dropped and the call fails with `unreachable`.
     ///   - logger: PostgresNIO's own logging (debug and trace); nothing is logged when nil.
-    public init(url: String, connectTimeout: TimeInterval = 10, requestTimeout: TimeInterval = 60,
-                logger: Logger? = nil) throws(StoreError) {
+    public convenience init(url: String, connectTimeout: TimeInterval = 10, requestTimeout: TimeInterval = 60,
+                            logger: Logger? = nil) throws(StoreError) {
+        try self.init(url: url, connectTimeout: connectTimeout, requestTimeout: requestTimeout, logger: logger, searchPath: nil)
+    }
+
+    /// `searchPath` (tests only) sets the connection's `search_path`, so a test can migrate
+    /// a schema of its own without touching the database's other tables.
+    init(url: String, connectTimeout: TimeInterval = 10, requestTimeout: TimeInterval = 60,
+         logger: Logger? = nil, searchPath: String?) throws(StoreError) {
         let endpoint = try Endpoint(parsing: url)
         location = endpoint.redacted
         var configuration = PostgresConnection.Configuration(host: endpoint.host, port: endpoint.port, username: endpoint.user,
                                                              password: endpoint.password, database: endpoint.database, tls: .disable)
         configuration.options.connectTimeout = .milliseconds(Int64(connectTimeout * 1000))
+        if let searchPath { configuration.options.additionalStartupParameters = [("search_path", searchPath)] }
         self.configuration = configuration
         self.connectTimeout = connectTimeout
         self.requestTimeout = requestTimeout
@@ -95,23 +111,24 @@ public final class PostgresStore: WriteBehindStore {
                 }
                 if !columns.upsertKeys.isEmpty {
                     try run("""
-                        INSERT INTO \(table) (key, partition, value, version, updated)
-                        SELECT key, partition, value, version, $5::bigint
-                        FROM unnest($1::bytea[], $2::int[], $3::bytea[], $4::bigint[]) AS batch (key, partition, value, version)
-                        ON CONFLICT (key) DO UPDATE SET partition = excluded.partition, value = excluded.value,
+                        INSERT INTO \(table) (partition, key, value, version, updated)
+                        SELECT partition, key, value, version, $5::bigint
+                        FROM unnest($1::int[], $2::bytea[], $3::bytea[], $4::bigint[]) AS batch (partition, key, value, version)
+                        ON CONFLICT (partition, key) DO UPDATE SET value = excluded.value,
                             version = excluded.version, updated = excluded.updated
-                        """, [columns.upsertKeys, columns.upsertPartitions, columns.upsertValues, columns.upsertVersions, now], connection)
+                        """, [columns.upsertPartitions, columns.upsertKeys, columns.upsertValues, columns.upsertVersions, now], connection)
                 }
-                if !columns.deleteKeys.isEmpty {
-                    try run("DELETE FROM \(table) WHERE key = ANY($1::bytea[])", [columns.deleteKeys], connection)
-                }
-                if !columns.watermarkPartitions.isEmpty {
+                if !columns.deletePartitions.isEmpty {
                     try run("""
-                        INSERT INTO \(Self.watermarksTable) (section, partition, sequence)
-                        SELECT $1::text, partition, sequence FROM unnest($2::int[], $3::bigint[]) AS batch (partition, sequence)
-                        ON CONFLICT (section, partition) DO UPDATE
-                            SET sequence = GREATEST(\(Self.watermarksTable).sequence, excluded.sequence)
-                        """, [section, columns.watermarkPartitions, columns.watermarkSequences], connection)
+                        DELETE FROM \(table) AS stored USING unnest($1::int[], $2::bytea[]) AS batch (partition, key)
+                        WHERE stored.partition = batch.partition AND stored.key = batch.key
+                        """, [columns.deletePartitions, columns.deleteKeys], connection)
+                }
+                try storeWatermarks(columns.raised, of: section, exactly: false, connection)
+                try storeWatermarks(columns.reset, of: section, exactly: true, connection)
+                if !columns.unwatermarked.isEmpty {
+                    try run("UPDATE \(Self.watermarksTable) SET sealed = false WHERE section = $1::text AND partition = ANY($2::int[])",
+                            [section, columns.unwatermarked], connection)
                 }
             }
         } catch {
@@ -122,40 +139,96 @@ public final class PostgresStore: WriteBehindStore {
         knownTables.insert(table)
     }
 
+    /// Stores watermarks unsealed: a commit changed the partition after any seal. With
+    /// `exactly` (partitions a snapshot replaced) the batch's watermark is taken as it is;
+    /// otherwise it never goes backwards (a replayed batch's lower sequence is ignored) and
+    /// its epoch comes only with its sequence. Ties take the batch's, as the buffer does.
+    private func storeWatermarks(_ watermarks: WatermarkColumns, of section: String, exactly: Bool,
+                                 _ connection: PostgresConnection) throws {
+        guard !watermarks.partitions.isEmpty else { return }
+        let stored = Self.watermarksTable
+        // Every SET expression reads the row's old values, so the CASE sees the sequence
+        // before GREATEST raises it.
+        let update = exactly
+            ? "sequence = excluded.sequence, epoch = excluded.epoch, sealed = false"
+            : """
+              epoch = CASE WHEN excluded.sequence >= \(stored).sequence THEN excluded.epoch ELSE \(stored).epoch END,
+                  sequence = GREATEST(\(stored).sequence, excluded.sequence), sealed = false
+              """
+        try run("""
+            INSERT INTO \(stored) (section, partition, sequence, epoch, sealed)
+            SELECT $1::text, partition, sequence, epoch, false
+            FROM unnest($2::int[], $3::bigint[], $4::bigint[]) AS batch (partition, sequence, epoch)
+            ON CONFLICT (section, partition) DO UPDATE SET \(update)
+            """, [section, watermarks.partitions, watermarks.sequences, watermarks.epochs], connection)
+    }
+
+    /// Watermarks as the columns the server unnests.
+    private struct WatermarkColumns {
+        var partitions: [Int32] = [], sequences: [Int64] = [], epochs: [Int64] = []
+
+        mutating func append(_ partition: Int, _ watermark: WriteBehindBuffer.Watermark) throws(StoreError) {
+            partitions.append(try PostgresStore.column(partition))
+            sequences.append(Int64(bitPattern: watermark.sequence))
+            epochs.append(Int64(bitPattern: watermark.epoch))
+        }
+    }
+
     /// The rows of one batch as the columns the server unnests. Built before anything is
     /// sent, so a stray row of another section leaves the database untouched.
     private struct BatchColumns {
-        var upsertKeys: [ByteBuffer] = [], upsertPartitions: [Int32] = [], upsertValues: [ByteBuffer] = [], upsertVersions: [Int64] = []
-        var deleteKeys: [ByteBuffer] = []
+        var upsertPartitions: [Int32] = [], upsertKeys: [ByteBuffer] = [], upsertValues: [ByteBuffer] = [], upsertVersions: [Int64] = []
+        var deletePartitions: [Int32] = [], deleteKeys: [ByteBuffer] = []
         var replacing: [Int32] = []
-        var watermarkPartitions: [Int32] = [], watermarkSequences: [Int64] = []
+        /// Watermarks that only rise, and those of replaced partitions, taken as they are.
+        var raised = WatermarkColumns(), reset = WatermarkColumns()
+        /// Replaced partitions the batch has no watermark for: only unsealed.
+        var unwatermarked: [Int32] = []
 
         init(_ batch: WriteBehindBuffer.Batch, section: String) throws(StoreError) {
-            // A key appearing twice (never, from the buffer) keeps its last state, as row-by-row
-            // writes would; one statement may not upsert the same key twice.
-            var last: [[UInt8]: Int] = [:]
-            last.reserveCapacity(batch.rows.count)
-            for (index, row) in batch.rows.enumerated() {
-                guard row.section == section else {
-                    throw StoreError(.badSection, "a row of section '\(row.section)' in a batch for '\(section)'")
-                }
-                last[row.key] = index
+            if let stray = batch.rows.first(where: { $0.section != section }) {
+                throw StoreError(.badSection, "a row of section '\(stray.section)' in a batch for '\(section)'")
             }
-            for (index, row) in batch.rows.enumerated() where last[row.key] == index {
-                if let value = row.value {
-                    upsertKeys.append(ByteBuffer(bytes: row.key))
-                    upsertPartitions.append(try PostgresStore.column(row.partition))
-                    upsertValues.append(ByteBuffer(bytes: value))
-                    upsertVersions.append(Int64(bitPattern: row.version))
-                } else {
-                    deleteKeys.append(ByteBuffer(bytes: row.key))
-                }
+            let (puts, deletes) = lastStates(batch.rows)
+            for row in puts {
+                upsertPartitions.append(try PostgresStore.column(row.partition))
+                upsertKeys.append(ByteBuffer(bytes: row.key))
+                upsertValues.append(ByteBuffer(bytes: row.value ?? []))
+                upsertVersions.append(Int64(bitPattern: row.version))
+            }
+            for row in deletes {
+                deletePartitions.append(try PostgresStore.column(row.partition))
+                deleteKeys.append(ByteBuffer(bytes: row.key))
             }
             replacing = try PostgresStore.columns(batch.replacing)
-            for (partition, sequence) in batch.watermarks.sorted(by: { $0.key < $1.key }) {
-                watermarkPartitions.append(try PostgresStore.column(partition))
-                watermarkSequences.append(Int64(bitPattern: sequence))
+            for (partition, watermark) in batch.watermarks.sorted(by: { $0.key < $1.key }) {
+                if batch.replacing.contains(partition) {
+                    try reset.append(partition, watermark)
+                } else {
+                    try raised.append(partition, watermark)
+                }
             }
+            unwatermarked = try PostgresStore.columns(batch.replacing.filter { batch.watermarks[$0] == nil })
+        }
+    }
+
+    public func seal(section: String, partitions: [Int: UInt64]) throws(StoreError) -> Set<Int> {
+        _ = try sectionTable(for: section)
+        guard !partitions.isEmpty else { return [] }
+        var given: [Int32] = [], sequences: [Int64] = []
+        for (partition, sequence) in partitions.sorted(by: { $0.key < $1.key }) {
+            given.append(try Self.column(partition))
+            sequences.append(Int64(bitPattern: sequence))
+        }
+        // One statement is one transaction: it compares and seals each row under the row's lock.
+        return try withConnection("sealing \(partitions.count) partitions of section '\(section)' in") { connection in
+            let rows = try run("""
+                UPDATE \(Self.watermarksTable) AS stored SET sealed = true
+                FROM unnest($2::int[], $3::bigint[]) AS given (partition, sequence)
+                WHERE stored.section = $1::text AND stored.partition = given.partition AND stored.sequence = given.sequence
+                RETURNING stored.partition
+                """, [section, given, sequences], connection)
+            return Set(try rows.map { Int(try $0.decode(Int32.self)) })
         }
     }
 
@@ -175,33 +248,34 @@ public final class PostgresStore: WriteBehindStore {
         return result
     }
 
+    /// The layout of schema version 2 (see the type's comment).
     private func createTableIfNeeded(_ table: String, _ connection: PostgresConnection) throws {
-        // `table` is quoted ("section_name"); the index takes the same name with a suffix.
-        let index = "\"" + table.dropFirst().dropLast() + "_partition\""
         // Another store creating the same table at once would make IF NOT EXISTS fail on the catalog.
         try run("SELECT pg_advisory_xact_lock($1::bigint)", [Self.schemaLock], connection)
         try run("""
             CREATE TABLE IF NOT EXISTS \(table) (
-                key bytea PRIMARY KEY,
                 partition integer NOT NULL,
+                key bytea NOT NULL,
                 value bytea NOT NULL,
                 version bigint NOT NULL,
-                updated bigint NOT NULL
+                updated bigint NOT NULL,
+                PRIMARY KEY (partition, key)
             )
             """, [], connection)
-        try run("CREATE INDEX IF NOT EXISTS \(index) ON \(table) (partition)", [], connection)
     }
 
     // MARK: - Reads
 
-    public func watermarks(section: String) throws(StoreError) -> [Int: UInt64] {
+    public func watermarks(section: String) throws(StoreError) -> [Int: StoredWatermark] {
         _ = try sectionTable(for: section)
         return try withConnection("reading the watermarks of section '\(section)' from") { connection in
-            var result: [Int: UInt64] = [:]
-            let rows = try run("SELECT partition, sequence FROM \(Self.watermarksTable) WHERE section = $1::text", [section], connection)
+            var result: [Int: StoredWatermark] = [:]
+            let rows = try run("SELECT partition, sequence, epoch, sealed FROM \(Self.watermarksTable) WHERE section = $1::text",
+                               [section], connection)
             for row in rows {
-                let (partition, sequence) = try row.decode((Int32, Int64).self)
-                result[Int(partition)] = UInt64(bitPattern: sequence)
+                let (partition, sequence, epoch, sealed) = try row.decode((Int32, Int64, Int64, Bool).self)
+                result[Int(partition)] = StoredWatermark(sequence: UInt64(bitPattern: sequence), epoch: UInt64(bitPattern: epoch),
+                                                         sealed: sealed)
             }
             return result
         }
@@ -319,16 +393,21 @@ extension PostgresStore {
         connection = nil
     }
 
-    /// Creates or checks the schema in one transaction. Version 1 is the only one so far;
-    /// a database written by a newer build is refused rather than misread.
+    /// Creates or upgrades the schema in one transaction, one step per version above the
+    /// database's (see the type's comment); a database written by a newer build is refused
+    /// rather than misread. Stores of an older build refuse the upgraded database in turn,
+    /// so a grid's mirror and units must run the same build.
     private func migrate(_ connection: PostgresConnection) throws {
         try run("BEGIN", [], connection)
         do {
             try run("SELECT pg_advisory_xact_lock($1::bigint)", [Self.schemaLock], connection)
             try run("CREATE TABLE IF NOT EXISTS \(Self.schemaTable) (version integer NOT NULL)", [], connection)
-            let version = try run("SELECT max(version) FROM \(Self.schemaTable)", [], connection).first?.decode(Int32?.self) ?? nil
-            switch version {
-            case nil:
+            let found = try run("SELECT max(version) FROM \(Self.schemaTable)", [], connection).first?.decode(Int32?.self) ?? nil
+            let version = found ?? 0
+            guard version <= Self.schemaVersion else {
+                throw StoreError(.failed, "the database's schema is version \(version); this build knows up to version \(Self.schemaVersion)")
+            }
+            if version < 1 {
                 try run("""
                     CREATE TABLE \(Self.watermarksTable) (
                         section text NOT NULL,
@@ -337,17 +416,52 @@ extension PostgresStore {
                         PRIMARY KEY (section, partition)
                     )
                     """, [], connection)
-                try run("INSERT INTO \(Self.schemaTable) (version) VALUES (1)", [], connection)
-            case 1:
-                break
-            case let version?:
-                throw StoreError(.failed, "the database's schema is version \(version); this build knows version 1 only")
+            }
+            if version < 2 {
+                try rekeySectionTables(connection)
+            }
+            if version < 3 {
+                // Constant defaults: the server adds the columns without rewriting the table.
+                try run("""
+                    ALTER TABLE \(Self.watermarksTable) ADD COLUMN epoch bigint NOT NULL DEFAULT 0,
+                        ADD COLUMN sealed boolean NOT NULL DEFAULT false
+                    """, [], connection)
+            }
+            if version < Self.schemaVersion {
+                try run("INSERT INTO \(Self.schemaTable) (version) VALUES ($1::integer)", [Self.schemaVersion], connection)
             }
             try run("COMMIT", [], connection)
         } catch {
             rollback(connection)
             throw error
         }
+    }
+
+    /// Version 2: every section table of version 1 (`key` primary key, `<table>_partition`
+    /// index) gets the primary key `(partition, key)` in place. The rows stay where they
+    /// are; only the index is built anew (a key lives in one partition, so the pair is as
+    /// unique as the key was).
+    private func rekeySectionTables(_ connection: PostgresConnection) throws {
+        let tables = try run("""
+            SELECT tablename::text FROM pg_catalog.pg_tables
+            WHERE schemaname = current_schema() AND tablename LIKE 'section\\_%'
+            """, [], connection).map { try $0.decode(String.self) }
+        for name in tables {
+            let keys = try run("""
+                SELECT constraints.conname::text FROM pg_catalog.pg_constraint AS constraints
+                JOIN pg_catalog.pg_class AS tables ON tables.oid = constraints.conrelid
+                JOIN pg_catalog.pg_namespace AS schemas ON schemas.oid = tables.relnamespace
+                WHERE schemas.nspname = current_schema() AND tables.relname = $1::text AND constraints.contype = 'p'
+                """, [name], connection).map { try $0.decode(String.self) }
+            let drop = keys.map { "DROP CONSTRAINT \(Self.quoted($0)), " }.joined()
+            try run("ALTER TABLE \(Self.quoted(name)) \(drop)ADD PRIMARY KEY (partition, key)", [], connection)
+            try run("DROP INDEX IF EXISTS \(Self.quoted(name + "_partition"))", [], connection)
+        }
+    }
+
+    /// An identifier read from the catalog, quoted for SQL.
+    private static func quoted(_ identifier: String) -> String {
+        "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
     /// Runs `body` on the connection; a lost connection is dropped, to be made again by the next call.

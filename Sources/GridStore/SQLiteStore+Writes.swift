@@ -10,9 +10,10 @@ import GRDB
 /// 2. Each key's last state in the batch is what is written: puts go in
 ///    `INSERT ... VALUES (...), (...) ON CONFLICT DO UPDATE` statements, deletes in
 ///    `DELETE ... WHERE (partition = ? AND key = ?) OR ...` statements (a row value
-///    `IN (VALUES ...)` would scan the table), watermarks in multi-row upserts too. A key
-///    put and deleted in one batch thus ends as the later of the two, whatever order
-///    the statements run in.
+///    `IN (VALUES ...)` would scan the table), watermarks in multi-row upserts too (one
+///    statement for the partitions a snapshot replaced, which take the batch's watermark
+///    exactly, another for the rest, whose watermarks only rise). A key put and deleted
+///    in one batch thus ends as the later of the two, whatever order the statements run in.
 /// 3. Statements for a full chunk are prepared once per connection (GRDB's statement
 ///    cache); the rows that do not fill a chunk go through the one-row statements. A
 ///    multi-row statement keeps a statement journal, which the store holds in memory
@@ -33,8 +34,11 @@ extension SQLiteStore {
         }
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let createTable = !knownTables.contains(table)
-        let (puts, deletes) = Self.lastStates(batch.rows)
+        let (puts, deletes) = lastStates(batch.rows)
         let watermarks = batch.watermarks.sorted { $0.key < $1.key }
+        let reset = watermarks.filter { batch.replacing.contains($0.key) }
+        let raised = watermarks.filter { !batch.replacing.contains($0.key) }
+        let unwatermarked = batch.replacing.filter { batch.watermarks[$0] == nil }.sorted()
         do {
             try queue.writeWithoutTransaction { db in
                 try db.inTransaction(.immediate) {
@@ -45,7 +49,12 @@ extension SQLiteStore {
                     }
                     try Self.upsert(puts, into: table, now: now, db)
                     try Self.delete(deletes, from: table, db)
-                    try Self.raise(watermarks, of: section, db)
+                    try Self.store(raised, of: section, exactly: false, db)
+                    try Self.store(reset, of: section, exactly: true, db)
+                    for partition in unwatermarked {
+                        try db.execute(sql: "UPDATE \(Self.watermarksTable) SET sealed = 0 WHERE section = ? AND partition = ?",
+                                       arguments: [section, partition])
+                    }
                     try self.refuseIfMoved()
                     return .commit
                 }
@@ -54,6 +63,37 @@ extension SQLiteStore {
             throw StoreError(error, doing: "writing batch \(batch.id) of section '\(section)' to \(path)")
         }
         knownTables.insert(table)
+    }
+
+    public func seal(section: String, partitions: [Int: UInt64]) throws(StoreError) -> Set<Int> {
+        _ = try sectionTable(for: section)
+        guard !partitions.isEmpty else { return [] }
+        do {
+            return try queue.writeWithoutTransaction { db in
+                var sealed: [Int] = []
+                // IMMEDIATE: the comparison and the update see the same watermarks, with no
+                // commit of another connection between them.
+                try db.inTransaction(.immediate) {
+                    let stored = try Self.watermarks(of: section, db)
+                    sealed = partitions.filter { stored[$0.key]?.sequence == $0.value }.map(\.key).sorted()
+                    try Self.inChunks(sealed, of: Self.rowsPerStatement, { count in
+                        // ?1 is the section; each partition binds itself. A list of values is
+                        // looked up in the primary key, one partition at a time.
+                        let list = (0..<count).map { "?\(2 + $0)" }.joined(separator: ", ")
+                        return try db.cachedStatement(sql: """
+                            UPDATE \(Self.watermarksTable) SET sealed = 1 WHERE section = ?1 AND partition IN (\(list))
+                            """)
+                    }, first: [section]) { partition, arguments in
+                        arguments.append(partition)
+                    }
+                    try self.refuseIfMoved()
+                    return .commit
+                }
+                return Set(sealed)
+            }
+        } catch {
+            throw StoreError(error, doing: "sealing \(partitions.count) partitions of section '\(section)' in \(path)")
+        }
     }
 
     static func createTable(_ table: String, _ db: Database) throws {
@@ -67,38 +107,6 @@ extension SQLiteStore {
                 PRIMARY KEY (partition, key)
             ) WITHOUT ROWID
             """)
-    }
-
-    // MARK: - Last states
-
-    private struct RowKey: Hashable {
-        var partition: Int
-        var key: [UInt8]
-    }
-
-    /// The last state of each (partition, key), split into puts and deletes, in the
-    /// order the keys first appear. A batch from `WriteBehindBuffer` holds one row per
-    /// key already; this keeps any other caller's batch meaning what it says in order.
-    static func lastStates(_ rows: [WriteBehindBuffer.Row]) -> (puts: [WriteBehindBuffer.Row], deletes: [WriteBehindBuffer.Row]) {
-        var last: [RowKey: Int] = [:]
-        last.reserveCapacity(rows.count)
-        var unique: [WriteBehindBuffer.Row] = []
-        unique.reserveCapacity(rows.count)
-        for row in rows {
-            let rowKey = RowKey(partition: row.partition, key: row.key)
-            if let index = last[rowKey] {
-                unique[index] = row
-            } else {
-                last[rowKey] = unique.count
-                unique.append(row)
-            }
-        }
-        var puts: [WriteBehindBuffer.Row] = [], deletes: [WriteBehindBuffer.Row] = []
-        puts.reserveCapacity(unique.count)
-        for row in unique {
-            if row.value == nil { deletes.append(row) } else { puts.append(row) }
-        }
-        return (puts, deletes)
     }
 
     // MARK: - Statements
@@ -133,18 +141,31 @@ extension SQLiteStore {
         }
     }
 
-    /// Watermarks never go backwards: a replayed batch's lower ones are ignored.
-    private static func raise(_ watermarks: [(key: Int, value: UInt64)], of section: String, _ db: Database) throws {
+    /// Stores watermarks unsealed: a commit changed the partition after any seal. With
+    /// `exactly` (partitions a snapshot replaced) the batch's watermark is taken as it is;
+    /// otherwise it never goes backwards (a replayed batch's lower sequence is ignored) and
+    /// its epoch comes only with its sequence. Ties take the batch's, as the buffer does.
+    private static func store(_ watermarks: [(key: Int, value: WriteBehindBuffer.Watermark)], of section: String,
+                              exactly: Bool, _ db: Database) throws {
+        // SQLite evaluates every SET expression on the row's old values, so the CASE sees
+        // the sequence before `max` raises it.
+        let update = exactly
+            ? "sequence = excluded.sequence, epoch = excluded.epoch, sealed = 0"
+            : """
+              epoch = CASE WHEN excluded.sequence >= sequence THEN excluded.epoch ELSE epoch END,
+                  sequence = max(sequence, excluded.sequence), sealed = 0
+              """
         try inChunks(watermarks, of: rowsPerStatement, { count in
-            // ?1 is the section; each watermark binds partition, sequence.
-            let values = (0..<count).map { index in "(?1, ?\(2 + 2 * index), ?\(3 + 2 * index))" }
+            // ?1 is the section; each watermark binds partition, sequence, epoch.
+            let values = (0..<count).map { index in "(?1, ?\(2 + 3 * index), ?\(3 + 3 * index), ?\(4 + 3 * index), 0)" }
             return try db.cachedStatement(sql: """
-                INSERT INTO \(watermarksTable) (section, partition, sequence) VALUES \(values.joined(separator: ", "))
-                ON CONFLICT (section, partition) DO UPDATE SET sequence = max(sequence, excluded.sequence)
+                INSERT INTO \(watermarksTable) (section, partition, sequence, epoch, sealed) VALUES \(values.joined(separator: ", "))
+                ON CONFLICT (section, partition) DO UPDATE SET \(update)
                 """)
         }, first: [section]) { watermark, arguments in
             arguments.append(watermark.key)
-            arguments.append(Int64(bitPattern: watermark.value))
+            arguments.append(Int64(bitPattern: watermark.value.sequence))
+            arguments.append(Int64(bitPattern: watermark.value.epoch))
         }
     }
 

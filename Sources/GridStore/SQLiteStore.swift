@@ -4,9 +4,11 @@ import GRDB
 
 /// The embedded write-behind backend: one SQLite file (DESIGN.md section 6).
 ///
-/// Schema: the "v1" migration creates `spacegrid_watermarks(section, partition, sequence)`;
-/// each section gets its own table, `section_<name>`, on its first commit
-/// (`partition, key, value, version, updated` in unix ms, primary key `(partition, key)`).
+/// Schema: the "v1" migration creates `spacegrid_watermarks(section, partition, sequence)`
+/// and "v3" adds `epoch` and `sealed` to it (rows of older files read as epoch 0, not
+/// sealed, so their next cold start jumps versions as it always did); each section gets
+/// its own table, `section_<name>`, on its first commit (`partition, key, value, version,
+/// updated` in unix ms, primary key `(partition, key)`).
 /// The prefix keeps section names clear of SQLite's reserved `sqlite_` names and of the
 /// store's own tables. A key lives in one partition (its hash decides), so the pair is
 /// as unique as the key; leading with the partition makes a snapshot's replacement and
@@ -43,8 +45,8 @@ import GRDB
 /// WAL needs memory shared between the processes that open the file: keep the file on
 /// a local file system (the run folder is).
 ///
-/// Sequences and versions are stored as SQLite's signed 64-bit integers (bit pattern);
-/// watermarks compare correctly up to 2^63 - 1.
+/// Sequences, epochs and versions are stored as SQLite's signed 64-bit integers (bit
+/// pattern); watermarks compare correctly up to 2^63 - 1.
 public final class SQLiteStore: WriteBehindStore {
     public let path: String
     let queue: DatabaseQueue
@@ -115,6 +117,11 @@ public final class SQLiteStore: WriteBehindStore {
                     try db.execute(sql: "ALTER TABLE \(rebuilt) RENAME TO \(quoted)")
                 }
             }
+            migrator.registerMigration("v3") { db in
+                // Constant defaults: SQLite adds the columns without rewriting the table.
+                try db.execute(sql: "ALTER TABLE \(Self.watermarksTable) ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0")
+                try db.execute(sql: "ALTER TABLE \(Self.watermarksTable) ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0")
+            }
             try migrator.migrate(queue)
         } catch {
             throw StoreError(error, doing: "opening \(path)")
@@ -123,17 +130,24 @@ public final class SQLiteStore: WriteBehindStore {
 
     // MARK: - Reads
 
-    public func watermarks(section: String) throws(StoreError) -> [Int: UInt64] {
+    public func watermarks(section: String) throws(StoreError) -> [Int: StoredWatermark] {
         _ = try sectionTable(for: section)
         return try read("reading the watermarks of section '\(section)'") { db in
-            var result: [Int: UInt64] = [:]
-            let cursor = try Row.fetchCursor(db, sql: "SELECT partition, sequence FROM \(Self.watermarksTable) WHERE section = ?",
-                                             arguments: [section])
-            while let row = try cursor.next() {
-                result[row[0] as Int] = UInt64(bitPattern: row[1] as Int64)
-            }
-            return result
+            try Self.watermarks(of: section, db)
         }
+    }
+
+    /// Also read inside `seal`'s transaction, to compare with what it was given.
+    static func watermarks(of section: String, _ db: Database) throws -> [Int: StoredWatermark] {
+        var result: [Int: StoredWatermark] = [:]
+        let cursor = try Row.fetchCursor(db, sql: "SELECT partition, sequence, epoch, sealed FROM \(watermarksTable) WHERE section = ?",
+                                         arguments: [section])
+        while let row = try cursor.next() {
+            result[row[0] as Int] = StoredWatermark(sequence: UInt64(bitPattern: row[1] as Int64),
+                                                    epoch: UInt64(bitPattern: row[2] as Int64),
+                                                    sealed: (row[3] as Int64) != 0)
+        }
+        return result
     }
 
     public func rows(section: String, partition: Int) throws(StoreError) -> [(key: [UInt8], value: [UInt8], version: UInt64)] {

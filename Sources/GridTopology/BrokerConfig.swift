@@ -1,3 +1,5 @@
+import GridCore
+
 /// Where the messaging grid listens and how it judges units alive.
 ///
 /// Every process of a grid reads the same topology, so the broker binds these
@@ -17,6 +19,9 @@ public struct BrokerConfig: Sendable, Equatable {
     public var liveness: Int
     /// The largest message the grid accepts; larger ones are refused, never buffered.
     public var maxMessageBytes: Int
+    /// How long a partition whose last in-sync replica died waits for that replica to come
+    /// back (a paused process) before it starts again from the database.
+    public var lossGraceMilliseconds: Int
 
     /// The heartbeat when the topology names none: failure detection well
     /// under a second on loopback with the default liveness.
@@ -31,6 +36,10 @@ public struct BrokerConfig: Sendable, Equatable {
     public static let defaultMaxMessageBytes = 1_048_576
     /// Accepted message size limits: 1 KiB to 256 MiB.
     public static let maxMessageBytesRange = 1024...268_435_456
+    /// The loss grace when the topology names none.
+    public static let defaultLossGraceMilliseconds = 3_000
+    /// Accepted loss graces, from 100ms to 10 minutes.
+    public static let lossGraceMillisecondsRange = 100...600_000
 
     public init(
         clients: String,
@@ -38,8 +47,10 @@ public struct BrokerConfig: Sendable, Equatable {
         events: String,
         heartbeatMilliseconds: Int = BrokerConfig.defaultHeartbeatMilliseconds,
         liveness: Int = BrokerConfig.defaultLiveness,
-        maxMessageBytes: Int = BrokerConfig.defaultMaxMessageBytes
+        maxMessageBytes: Int = BrokerConfig.defaultMaxMessageBytes,
+        lossGraceMilliseconds: Int = BrokerConfig.defaultLossGraceMilliseconds
     ) {
+        self.lossGraceMilliseconds = lossGraceMilliseconds
         self.clients = clients
         self.units = units
         self.events = events
@@ -52,5 +63,12 @@ public struct BrokerConfig: Sendable, Equatable {
     /// `liveness` heartbeat intervals.
     public var unitExpiryMilliseconds: Int {
         heartbeatMilliseconds * liveness
+    }
+
+    /// How long a unit may serve after the broker last heard it (its lease), by its own clock:
+    /// shorter than `unitExpiryMilliseconds` by a fifth (at least 10 ms), the margin for the two
+    /// clocks' drift, so a unit the broker declares dead has stopped before its successor starts.
+    public var leaseMilliseconds: Int {
+        GridCore.leaseMilliseconds(expiry: unitExpiryMilliseconds)
     }
 }

@@ -9,7 +9,7 @@ import Yams
 /// would only surface as a confusing bind error at start-up.
 extension TopologyDecoder {
     /// The keys of the `broker` mapping, in documentation order.
-    static let brokerKeys = ["clients", "units", "events", "heartbeat", "liveness", "max_message_bytes"]
+    static let brokerKeys = ["clients", "units", "events", "heartbeat", "liveness", "max_message_bytes", "loss_grace"]
 
     /// The broker's configuration, or nil when some part could not be read.
     mutating func decodeBroker(_ mapping: Node.Mapping) -> BrokerConfig? {
@@ -58,11 +58,19 @@ extension TopologyDecoder {
                                   problems: &problems)
         }
 
+        let lossGrace = fields.optional(
+            "loss_grace", default: BrokerConfig.defaultLossGraceMilliseconds, problems: &problems
+        ) { node, problems in
+            ScalarReading.duration(node, label: "broker: loss_grace",
+                                   inMilliseconds: BrokerConfig.lossGraceMillisecondsRange, problems: &problems)
+        }
+
         guard endpointsValid, let clients = endpoints["clients"], let units = endpoints["units"],
-              let events = endpoints["events"], let heartbeat, let liveness, let maxMessageBytes
+              let events = endpoints["events"], let heartbeat, let liveness, let maxMessageBytes, let lossGrace
         else { return nil }
         return BrokerConfig(
             clients: clients, units: units, events: events,
-            heartbeatMilliseconds: heartbeat, liveness: liveness, maxMessageBytes: maxMessageBytes)
+            heartbeatMilliseconds: heartbeat, liveness: liveness, maxMessageBytes: maxMessageBytes,
+            lossGraceMilliseconds: lossGrace)
     }
 }

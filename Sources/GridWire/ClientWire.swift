@@ -3,15 +3,19 @@ import GridCore
 /// The client side of the protocol (PROTOCOL.md, "Clients").
 ///
 /// Two request forms reach the broker's client ROUTER:
-/// - 7/MDP v0.1: `MDPC01, section, operation, key, arguments...`, from a REQ
-///   socket (an empty delimiter frame first) or a DEALER (without it). The
-///   reply is `MDPC01, section, status, payload`, with the delimiter echoed.
-/// - Native: `SGC01, correlation, section, operation, key, arguments...` from
+/// - 7/MDP v0.1: `MDPC01, section, [RID:request id], operation, key, arguments...`, from a
+///   REQ socket (an empty delimiter frame first) or a DEALER (without it). The reply is
+///   `MDPC01, section, status, payload`, with the delimiter echoed. The request id frame
+///   is optional: without it a retried write may apply twice.
+/// - Native: `SGC02, correlation, request id, section, operation, key, arguments...` from
 ///   a DEALER, so one client keeps many requests in flight; the reply is
-///   `SGC01, correlation, status, payload, meta` (meta: version and unit).
+///   `SGC02, correlation, status, payload, meta` (meta: version and unit). The request id
+///   (client id and sequence, `RequestWire`) makes a retry apply at most once.
 public enum ClientWire {
     public static let mdpHeader: [UInt8] = Array("MDPC01".utf8)
-    public static let nativeHeader: [UInt8] = Array("SGC01".utf8)
+    public static let nativeHeader: [UInt8] = Array("SGC02".utf8)
+    /// The first native form, without request ids: refused with a reply in its own form.
+    public static let retiredNativeHeader: [UInt8] = Array("SGC01".utf8)
     /// Services the broker answers itself under 8/MMI.
     public static let mmiPrefix: [UInt8] = Array("mmi.".utf8)
     /// Longest correlation id a native client may use.
@@ -26,8 +30,11 @@ public enum ClientWire {
         public var operation: [UInt8]
         public var key: [UInt8]
         public var arguments: [[UInt8]]
+        /// The request id frame as sent (`RequestWire`), already checked; empty when none.
+        public var requestID: [UInt8]
 
-        public init(envelope: ClientEnvelope, section: [UInt8], operation: [UInt8], key: [UInt8], arguments: [[UInt8]]) {
+        public init(envelope: ClientEnvelope, section: [UInt8], operation: [UInt8], key: [UInt8], arguments: [[UInt8]], requestID: [UInt8] = []) {
+            self.requestID = requestID
             self.envelope = envelope
             self.section = section
             self.operation = operation
@@ -48,6 +55,7 @@ public enum ClientWire {
     public static func decodeRequest(_ frames: ArraySlice<[UInt8]>) -> Result<Request, Refusal> {
         var rest = frames
         var delimited = false
+        var requestID: [UInt8] = []
         if let first = rest.first, first.isEmpty {
             delimited = true
             rest = rest.dropFirst()
@@ -60,13 +68,25 @@ public enum ClientWire {
             rest = rest.dropFirst()
             envelope = ClientEnvelope(kind: delimited ? .mdpDelimited : .mdpBare, tag: section)
             guard section.count <= 255 else { return .failure(.drop("service name longer than 255 bytes")) }
-        } else if header == nativeHeader, !delimited {
+        } else if header == nativeHeader || header == retiredNativeHeader, !delimited {
             guard let correlation = rest.first else { return .failure(.drop("native request without a correlation frame")) }
             guard !correlation.isEmpty, correlation.count <= maximumCorrelationBytes else {
                 return .failure(.drop("correlation id must be 1 to \(maximumCorrelationBytes) bytes"))
             }
             rest = rest.dropFirst()
+            guard header == nativeHeader else {
+                return .failure(.reply(ClientEnvelope(kind: .retiredNative, tag: correlation), GridError(.badRequest, "protocol_retired",
+                    "SGC01 requests are no longer taken: send SGC02, which carries a request id after the correlation (PROTOCOL.md 1.2)")))
+            }
             envelope = ClientEnvelope(kind: .native, tag: correlation)
+            guard let frame = rest.first else {
+                return .failure(.reply(envelope, .malformed("request without a request id frame")))
+            }
+            guard RequestWire.decodeID(frame) != nil else {
+                return .failure(.reply(envelope, .malformed("the request id frame is sequence u64, floor u64, then a client id of 1 to \(RequestID.maximumClientBytes) bytes; got \(frame.count) bytes")))
+            }
+            requestID = frame
+            rest = rest.dropFirst()
             guard rest.first != nil else {
                 return .failure(.reply(envelope, .malformed("request without a section frame")))
             }
@@ -74,6 +94,14 @@ public enum ClientWire {
             return .failure(.drop("unknown protocol header '\(preview(header, limit: 16))'"))
         }
         let section = envelope.kind == .native ? rest.removeFirst() : envelope.tag
+        if envelope.kind != .native, let frame = rest.first, frame.starts(with: RequestWire.mdpPrefix) {
+            // MDP's optional request id: one frame before the operation.
+            guard RequestWire.decodeID(frame.dropFirst(RequestWire.mdpPrefix.count)) != nil else {
+                return .failure(.reply(envelope, .malformed("the RID: frame is RID: then sequence u64, floor u64 and a client id of 1 to \(RequestID.maximumClientBytes) bytes")))
+            }
+            requestID = Array(frame.dropFirst(RequestWire.mdpPrefix.count))
+            rest = rest.dropFirst()
+        }
         guard let operation = rest.first else {
             return .failure(.reply(envelope, .malformed("request without an operation frame")))
         }
@@ -84,7 +112,7 @@ public enum ClientWire {
             return .failure(.reply(envelope, .malformed("request without a key frame")))
         }
         rest = rest.dropFirst()
-        return .success(Request(envelope: envelope, section: section, operation: operation, key: key, arguments: Array(rest)))
+        return .success(Request(envelope: envelope, section: section, operation: operation, key: key, arguments: Array(rest), requestID: requestID))
     }
 
     /// The reply frames for a client (routing id not included).
@@ -93,6 +121,7 @@ public enum ClientWire {
         case .mdpDelimited: return [[], mdpHeader, envelope.tag, status.ascii, payload]
         case .mdpBare: return [mdpHeader, envelope.tag, status.ascii, payload]
         case .native: return [nativeHeader, envelope.tag, status.ascii, payload, meta]
+        case .retiredNative: return [retiredNativeHeader, envelope.tag, status.ascii, payload, meta]
         }
     }
 
@@ -105,13 +134,13 @@ public enum ClientWire {
     }
 
     /// A native request as a DEALER client sends it.
-    public static func encodeNativeRequest(correlation: [UInt8], section: String, operation: String, key: [UInt8], arguments: [[UInt8]]) -> [[UInt8]] {
-        [nativeHeader, correlation, Array(section.utf8), Array(operation.utf8), key] + arguments
+    public static func encodeNativeRequest(correlation: [UInt8], requestID: RequestID, section: String, operation: String, key: [UInt8], arguments: [[UInt8]]) -> [[UInt8]] {
+        [nativeHeader, correlation, RequestWire.encode(requestID), Array(section.utf8), Array(operation.utf8), key] + arguments
     }
 
     /// A direct request: a partition-aware client's request sent straight to
     /// the unit that leads the key's partition (PROTOCOL.md 1.6).
-    public static let directHeader: [UInt8] = Array("SGD01".utf8)
+    public static let directHeader: [UInt8] = Array("SGD02".utf8)
 
     /// A direct request as a unit's client ROUTER decodes it (routing id removed).
     public struct DirectRequest: Sendable, Equatable {
@@ -122,8 +151,10 @@ public enum ClientWire {
         public var operation: [UInt8]
         public var key: [UInt8]
         public var arguments: [[UInt8]]
+        public var requestID: RequestID
 
-        public init(correlation: [UInt8], route: Route, section: [UInt8], operation: [UInt8], key: [UInt8], arguments: [[UInt8]]) {
+        public init(correlation: [UInt8], requestID: RequestID, route: Route, section: [UInt8], operation: [UInt8], key: [UInt8], arguments: [[UInt8]]) {
+            self.requestID = requestID
             self.correlation = correlation
             self.route = route
             self.section = section
@@ -133,12 +164,13 @@ public enum ClientWire {
         }
     }
 
-    /// `SGD01, correlation, route (partition u32, epoch u64), section, operation, key, arguments...`.
-    public static func encodeDirectRequest(correlation: [UInt8], route: Route, section: [UInt8], operation: [UInt8], key: [UInt8], arguments: [[UInt8]]) -> [[UInt8]] {
+    /// `SGD02, correlation, request id, route (partition u32, epoch u64), section, operation, key, arguments...`.
+    public static func encodeDirectRequest(correlation: [UInt8], requestID: RequestID, route: Route, section: [UInt8], operation: [UInt8], key: [UInt8], arguments: [[UInt8]]) -> [[UInt8]] {
         var frames: [[UInt8]] = []
-        frames.reserveCapacity(6 + arguments.count)
+        frames.reserveCapacity(7 + arguments.count)
         frames.append(directHeader)
         frames.append(correlation)
+        frames.append(RequestWire.encode(requestID))
         frames.append(UnitMessage.encode(route))
         frames.append(section)
         frames.append(operation)
@@ -151,23 +183,26 @@ public enum ClientWire {
     /// whose correlation cannot be read is dropped; past that, an error reply.
     public static func decodeDirectRequest(_ frames: ArraySlice<[UInt8]>) -> Result<DirectRequest, Refusal> {
         let b = frames.startIndex
-        guard frames.count >= 2, frames[b] == directHeader else { return .failure(.drop("not a direct request (SGD01)")) }
+        guard frames.count >= 2, frames[b] == directHeader else { return .failure(.drop("not a direct request (SGD02)")) }
         let correlation = frames[b + 1]
         guard !correlation.isEmpty, correlation.count <= maximumCorrelationBytes else {
             return .failure(.drop("correlation id must be 1 to \(maximumCorrelationBytes) bytes"))
         }
         let envelope = ClientEnvelope(kind: .native, tag: correlation)
-        guard frames.count >= 6 else {
-            return .failure(.reply(envelope, .malformed("a direct request has a route, section, operation and key frame")))
+        guard frames.count >= 7 else {
+            return .failure(.reply(envelope, .malformed("a direct request has a request id, route, section, operation and key frame")))
         }
-        let routeFrame = frames[b + 2]
+        guard let requestID = RequestWire.decodeID(frames[b + 2]) else {
+            return .failure(.reply(envelope, .malformed("the request id frame is sequence u64, floor u64, then a client id of 1 to \(RequestID.maximumClientBytes) bytes")))
+        }
+        let routeFrame = frames[b + 3]
         guard routeFrame.count == 12 else {
             return .failure(.reply(envelope, .malformed("a direct request's route frame is 12 bytes (partition u32, epoch u64), got \(routeFrame.count)")))
         }
         let route = Route(partition: Int(BigEndian.uint32(routeFrame.prefix(4))), epoch: BigEndian.uint64(routeFrame.dropFirst(4)))
         return .success(DirectRequest(
-            correlation: correlation, route: route, section: frames[b + 3], operation: frames[b + 4], key: frames[b + 5],
-            arguments: frames.count > 6 ? Array(frames.dropFirst(6)) : []))
+            correlation: correlation, requestID: requestID, route: route, section: frames[b + 4], operation: frames[b + 5], key: frames[b + 6],
+            arguments: frames.count > 7 ? Array(frames.dropFirst(7)) : []))
     }
 
     /// A native reply as the client receives it.
@@ -195,6 +230,8 @@ public struct ClientEnvelope: Sendable, Equatable {
         case mdpBare = 1
         /// Native, with a correlation id.
         case native = 2
+        /// The first native form (`SGC01`): only ever answered with `protocol_retired`.
+        case retiredNative = 3
     }
 
     public var kind: Kind

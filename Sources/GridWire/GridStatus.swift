@@ -60,6 +60,8 @@ public struct GridStatus: Sendable, Equatable, JSONMessage {
         public var partition: Int
         public var primary: String?
         public var backups: [String]
+        /// The backups the primary counts as in sync (the only ones that may be promoted).
+        public var inSync: [String] = []
         public var epoch: UInt64
         /// The primary's last sequence.
         public var sequence: UInt64
@@ -80,7 +82,20 @@ public struct GridStatus: Sendable, Equatable, JSONMessage {
 
         enum CodingKeys: String, CodingKey {
             case partition, primary, backups, epoch, sequence, behind
+            case inSync = "in_sync"
             case unackedMs = "unacked_ms"
+        }
+
+        public init(from decoder: Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            partition = try container.decode(Int.self, forKey: .partition)
+            primary = try container.decodeIfPresent(String.self, forKey: .primary)
+            backups = try container.decode([String].self, forKey: .backups)
+            inSync = try container.decodeIfPresent([String].self, forKey: .inSync) ?? []
+            epoch = try container.decode(UInt64.self, forKey: .epoch)
+            sequence = try container.decode(UInt64.self, forKey: .sequence)
+            behind = try container.decode(UInt64.self, forKey: .behind)
+            unackedMs = try container.decode(UInt64.self, forKey: .unackedMs)
         }
     }
 

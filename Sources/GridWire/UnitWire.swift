@@ -11,22 +11,24 @@ public enum UnitMessage: Sendable, Equatable {
     /// and a report of its operations (JSON). The broker answers with `assign`.
     case ready(section: String, unit: String, report: UnitReport)
     /// Broker -> unit: a client request routed to the primary of `route`.
-    /// `client` and `envelope` are opaque to the unit and come back in the reply.
-    case request(client: [UInt8], envelope: [UInt8], route: Route, operation: [UInt8], key: [UInt8], arguments: [[UInt8]])
+    /// `client` and `envelope` are opaque to the unit and come back in the reply;
+    /// `requestID` is the client's request id frame (`RequestWire`), empty when it sent none.
+    case request(client: [UInt8], envelope: [UInt8], route: Route, requestID: [UInt8], operation: [UInt8], key: [UInt8], arguments: [[UInt8]])
     /// Unit -> broker: the answer to a request; the broker forwards it to `client`.
     case reply(client: [UInt8], envelope: [UInt8], status: Status, payload: [UInt8], meta: [UInt8])
-    /// Either way, when nothing else was sent for a heartbeat interval.
-    case heartbeat
+    /// Either way, when nothing else was sent for a heartbeat interval. From the broker it
+    /// carries `echo`: the stamp of the unit's latest REPORT it received, which renews the
+    /// unit's lease until that stamp plus the lease (the unit's own clock).
+    case heartbeat(echo: UInt64? = nil)
     /// Either way: the sender is leaving (or, from the broker: "you are unknown, send READY again").
     case disconnect
     /// Broker -> unit: every lease the unit now holds (leases not listed are gone),
     /// with the replication endpoints of the units it replicates with.
     case assign(AssignBody)
     /// Unit -> broker, every heartbeat interval (it counts as a heartbeat): what
-    /// the unit holds, how far it applied, its replication lag as primary, and how
-    /// many requests and changes it refused for an old epoch (fencing) since it started,
-    /// and, while a cold start is under way, how many entries it loaded so far.
-    case report(records: [ReportRecord], fenced: UInt64 = 0, loading: UInt64? = nil)
+    /// the unit holds, how far it applied, its replication lag and in-sync backups as
+    /// primary, and its figures and lease stamp (`ReportMeta`).
+    case report(records: [ReportRecord], meta: ReportMeta)
 
     public static let header: [UInt8] = Array("MDPW01".utf8)
 
@@ -58,10 +60,10 @@ public enum UnitMessage: Sendable, Equatable {
         switch self {
         case .ready(let section, let unit, let report):
             return prefix + [Array(section.utf8), Array(unit.utf8), report.encoded]
-        case .request(let client, let envelope, let route, let operation, let key, let arguments):
+        case .request(let client, let envelope, let route, let requestID, let operation, let key, let arguments):
             // One array, sized once: this runs for every request the broker routes.
             var frames: [[UInt8]] = []
-            frames.reserveCapacity(9 + arguments.count)
+            frames.reserveCapacity(10 + arguments.count)
             frames.append([])
             frames.append(Self.header)
             frames.append(Self.commandFrames[Int(Command.request.rawValue)])
@@ -69,21 +71,23 @@ public enum UnitMessage: Sendable, Equatable {
             frames.append([])
             frames.append(envelope)
             frames.append(Self.encode(route))
+            frames.append(requestID)
             frames.append(operation)
             frames.append(key)
             frames.append(contentsOf: arguments)
             return frames
         case .reply(let client, let envelope, let status, let payload, let meta):
             return [[], Self.header, Self.commandFrames[Int(Command.reply.rawValue)], client, [], envelope, status.ascii, payload, meta]
-        case .heartbeat, .disconnect:
+        case .heartbeat(let echo):
+            return prefix + (echo.map { [BigEndian.bytes($0)] } ?? [])
+        case .disconnect:
             return prefix
         case .assign(let body):
             return prefix + [body.encoded]
-        case .report(let records, let fenced, let loading):
+        case .report(let records, let meta):
             var body = ByteWriter(capacity: records.count * ReportRecord.size)
             for record in records { record.write(to: &body) }
-            // The loading frame only while loading: older brokers read two frames.
-            return prefix + [body.bytes, BigEndian.bytes(fenced)] + (loading.map { [BigEndian.bytes($0)] } ?? [])
+            return prefix + [body.bytes, meta.encoded]
         }
     }
 
@@ -107,7 +111,10 @@ public enum UnitMessage: Sendable, Equatable {
             return .failure(.malformed("unknown worker command \(commandFrame.map { String($0, radix: 16) })"))
         }
         switch command {
-        case .heartbeat: return .success(.heartbeat)
+        case .heartbeat:
+            // A unit's HEARTBEAT has no body; the broker's carries the echoed stamp (8 bytes).
+            if let echo = rest.first, echo.count == 8 { return .success(.heartbeat(echo: BigEndian.uint64(echo))) }
+            return .success(.heartbeat())
         case .disconnect: return .success(.disconnect)
         case .ready:
             let body = Array(rest)
@@ -122,12 +129,15 @@ public enum UnitMessage: Sendable, Equatable {
             return .success(.ready(section: section, unit: unit, report: report))
         case .request:
             let b = rest.startIndex
-            guard rest.count >= 6, rest[b + 1].isEmpty, rest[b + 3].count == 12 else {
+            guard rest.count >= 7, rest[b + 1].isEmpty, rest[b + 3].count == 12 else {
                 return .failure(.malformed("REQUEST with a bad envelope"))
             }
+            guard rest[b + 4].isEmpty || RequestWire.decodeID(rest[b + 4]) != nil else {
+                return .failure(.malformed("REQUEST with a bad request id"))
+            }
             let route = Route(partition: Int(BigEndian.uint32(rest[b + 3].prefix(4))), epoch: BigEndian.uint64(rest[b + 3].dropFirst(4)))
-            return .success(.request(client: rest[b], envelope: rest[b + 2], route: route, operation: rest[b + 4], key: rest[b + 5],
-                                     arguments: rest.count > 6 ? Array(rest.dropFirst(6)) : []))
+            return .success(.request(client: rest[b], envelope: rest[b + 2], route: route, requestID: rest[b + 4], operation: rest[b + 5],
+                                     key: rest[b + 6], arguments: rest.count > 7 ? Array(rest.dropFirst(7)) : []))
         case .reply:
             let b = rest.startIndex
             guard rest.count == 6, rest[b + 1].isEmpty, let status = Status(ascii: rest[b + 3]) else {
@@ -140,8 +150,8 @@ public enum UnitMessage: Sendable, Equatable {
             return .success(.assign(assign))
         case .report:
             let body = Array(rest)
-            guard (1...3).contains(body.count), body.dropFirst().allSatisfy({ $0.count == 8 }), body[0].count % ReportRecord.size == 0 else {
-                return .failure(.malformed("REPORT with a bad record list"))
+            guard body.count == 2, body[0].count % ReportRecord.size == 0, let meta = ReportMeta(decoding: body[1]) else {
+                return .failure(.malformed("REPORT with a bad record list or meta frame"))
             }
             var reader = ByteReader(body[0])
             var records: [ReportRecord] = []
@@ -149,8 +159,7 @@ public enum UnitMessage: Sendable, Equatable {
                 guard let record = ReportRecord(reading: &reader) else { return .failure(.malformed("REPORT with an unknown role")) }
                 records.append(record)
             }
-            return .success(.report(records: records, fenced: body.count >= 2 ? BigEndian.uint64(body[1]) : 0,
-                                    loading: body.count == 3 ? BigEndian.uint64(body[2]) : nil))
+            return .success(.report(records: records, meta: meta))
         }
     }
 }
@@ -173,11 +182,19 @@ public struct UnitReport: Sendable, Equatable, Codable {
     /// What the unit already holds: nothing for a new process; its partitions
     /// after a broker restart or when it comes back from a pause.
     public var holdings: [ReportRecord]
+    /// The process's random id (below 2^53, so any JSON reader keeps it exact): acknowledgements
+    /// of a backup count only from the process the broker assigned.
+    public var incarnation: UInt64
+    /// The unit's clock when it sent this READY: the ASSIGN that answers echoes it (the lease).
+    public var stamp: UInt64
 
-    public static let currentWire = 2
+    public static let currentWire = 3
 
-    public init(operations: [String], pid: Int32, publisher: String = "", replication: String = "", clients: String? = nil, holdings: [ReportRecord] = [], wire: Int = UnitReport.currentWire) {
+    public init(operations: [String], pid: Int32, publisher: String = "", replication: String = "", clients: String? = nil, holdings: [ReportRecord] = [],
+                incarnation: UInt64 = 0, stamp: UInt64 = 0, wire: Int = UnitReport.currentWire) {
         self.wire = wire
+        self.incarnation = incarnation
+        self.stamp = stamp
         self.clients = clients
         self.operations = operations
         self.pid = pid
@@ -198,19 +215,22 @@ public struct UnitReport: Sendable, Equatable, Codable {
     }
 }
 
-/// One partition a unit holds, as REPORT carries it (34 bytes, big-endian):
-/// partition u32, role u8, epoch u64, sequence u64, in-sync u8, and for a
-/// primary its lag: sequences its slowest backup is behind (u64) and the age
-/// of its oldest unacknowledged change in milliseconds (u32).
+/// One partition a unit holds, as REPORT carries it (35 bytes, big-endian):
+/// partition u32, role u8, epoch u64, sequence u64, in-sync u8 (a backup: its primary
+/// confirmed it), the in-sync mask u8 (a primary: bit i set when the i-th backup of its
+/// latest assignment is in sync), and for a primary its lag: sequences its slowest
+/// backup is behind (u64) and the age of its oldest unacknowledged change in ms (u32).
 public struct ReportRecord: Sendable, Equatable, Codable {
     public var holding: Holding
+    public var inSyncMask: UInt8
     public var behind: UInt64
     public var unacknowledgedMilliseconds: UInt32
 
-    static let size = 34
+    static let size = 35
 
-    public init(holding: Holding, behind: UInt64 = 0, unacknowledgedMilliseconds: UInt32 = 0) {
+    public init(holding: Holding, inSyncMask: UInt8 = 0, behind: UInt64 = 0, unacknowledgedMilliseconds: UInt32 = 0) {
         self.holding = holding
+        self.inSyncMask = inSyncMask
         self.behind = behind
         self.unacknowledgedMilliseconds = unacknowledgedMilliseconds
     }
@@ -221,20 +241,22 @@ public struct ReportRecord: Sendable, Equatable, Codable {
         writer.uint64(holding.epoch)
         writer.uint64(holding.sequence)
         writer.uint8(holding.inSync ? 1 : 0)
+        writer.uint8(inSyncMask)
         writer.uint64(behind)
         writer.uint32(unacknowledgedMilliseconds)
     }
 
     init?(reading reader: inout ByteReader) {
         guard let partition = reader.uint32(), let roleByte = reader.uint8(), let role = Role(rawValue: roleByte),
-              let epoch = reader.uint64(), let sequence = reader.uint64(), let inSync = reader.uint8(),
+              let epoch = reader.uint64(), let sequence = reader.uint64(), let inSync = reader.uint8(), let mask = reader.uint8(),
               let behind = reader.uint64(), let age = reader.uint32() else { return nil }
         holding = Holding(partition: Int(partition), role: role, epoch: epoch, sequence: sequence, inSync: inSync != 0)
+        inSyncMask = mask
         self.behind = behind
         unacknowledgedMilliseconds = age
     }
 
-    // JSON form (in READY): [partition, role, epoch, sequence, inSync].
+    // JSON form (in READY): [partition, role, epoch, sequence, inSync, in-sync backups (names)].
     public init(from decoder: Decoder) throws {
         var container = try decoder.unkeyedContainer()
         let partition = try container.decode(Int.self)
@@ -242,7 +264,9 @@ public struct ReportRecord: Sendable, Equatable, Codable {
             throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown role")
         }
         holding = Holding(partition: partition, role: role, epoch: try container.decode(UInt64.self),
-                          sequence: try container.decode(UInt64.self), inSync: try container.decode(Bool.self))
+                          sequence: try container.decode(UInt64.self), inSync: try container.decode(Bool.self),
+                          inSyncBackups: container.isAtEnd ? [] : try container.decode([String].self))
+        inSyncMask = 0
         behind = 0
         unacknowledgedMilliseconds = 0
     }
@@ -254,6 +278,42 @@ public struct ReportRecord: Sendable, Equatable, Codable {
         try container.encode(holding.epoch)
         try container.encode(holding.sequence)
         try container.encode(holding.inSync)
+        try container.encode(holding.inSyncBackups)
+    }
+}
+
+/// REPORT's second frame (32 bytes, big-endian): requests and changes refused for an old
+/// epoch since the unit started (u64); the unit's clock when it sent the report (u64: the
+/// stamp the broker echoes to renew the lease); the number of the last ASSIGN it applied
+/// (u64: in-sync masks count only when it is the broker's latest); entries loaded from the
+/// database so far while a cold start runs (u64; all ones when none runs).
+public struct ReportMeta: Sendable, Equatable {
+    public var fenced: UInt64
+    public var stamp: UInt64
+    public var assign: UInt64
+    public var loading: UInt64?
+
+    public init(fenced: UInt64 = 0, stamp: UInt64 = 0, assign: UInt64 = 0, loading: UInt64? = nil) {
+        self.fenced = fenced
+        self.stamp = stamp
+        self.assign = assign
+        self.loading = loading
+    }
+
+    var encoded: [UInt8] {
+        var writer = ByteWriter(capacity: 32)
+        writer.uint64(fenced)
+        writer.uint64(stamp)
+        writer.uint64(assign)
+        writer.uint64(loading ?? UInt64.max)
+        return writer.bytes
+    }
+
+    init?(decoding frame: [UInt8]) {
+        var reader = ByteReader(frame)
+        guard frame.count == 32, let fenced = reader.uint64(), let stamp = reader.uint64(), let assign = reader.uint64(),
+              let loading = reader.uint64() else { return nil }
+        self.init(fenced: fenced, stamp: stamp, assign: assign, loading: loading == UInt64.max ? nil : loading)
     }
 }
 
@@ -266,26 +326,45 @@ public struct AssignBody: Sendable, Equatable, Codable {
         public var role: String
         public var primary: String
         public var backups: [String]
+        /// The backups the broker counts as in sync (a primary waits for them from the start).
+        public var inSync: [String]
+        /// A primary lease to load from the database first: the sequence to continue at or above.
+        public var load: UInt64?
+
+        enum CodingKeys: String, CodingKey {
+            case partition, epoch, role, primary, backups, load
+            case inSync = "in_sync"
+        }
     }
 
     public struct Peer: Sendable, Equatable, Codable {
         public var publisher: String
         public var replication: String
+        /// The unit's process (acknowledgements count only from it).
+        public var incarnation: UInt64
 
-        public init(publisher: String, replication: String) {
+        public init(publisher: String, replication: String, incarnation: UInt64 = 0) {
             self.publisher = publisher
             self.replication = replication
+            self.incarnation = incarnation
         }
     }
 
+    /// Grows by one with every ASSIGN the broker sends this registration: the unit reports
+    /// the last one it applied, so the broker knows which backup list a mask refers to.
+    public var assign: UInt64
+    /// The stamp of the unit's latest READY or REPORT the broker received (renews the lease).
+    public var stamp: UInt64
     public var assignments: [Item]
     /// Endpoints of every unit named in `assignments`.
     public var peers: [String: Peer]
 
-    public init(assignments: [Assignment], peers: [String: Peer]) {
+    public init(assign: UInt64 = 0, stamp: UInt64 = 0, assignments: [Assignment], peers: [String: Peer]) {
+        self.assign = assign
+        self.stamp = stamp
         self.assignments = assignments.map {
             Item(partition: $0.lease.partition, epoch: $0.lease.epoch, role: $0.lease.role == .primary ? "primary" : "backup",
-                 primary: $0.primary, backups: $0.backups)
+                 primary: $0.primary, backups: $0.backups, inSync: $0.inSync, load: $0.load)
         }
         self.peers = peers
     }
@@ -296,7 +375,10 @@ public struct AssignBody: Sendable, Equatable, Codable {
         for item in assignments {
             guard item.partition >= 0, item.partition <= Int(UInt32.max) else { return nil }
             guard let role: Role = item.role == "primary" ? .primary : item.role == "backup" ? .backup : nil else { return nil }
-            result.append(Assignment(lease: Lease(partition: item.partition, epoch: item.epoch, role: role), primary: item.primary, backups: item.backups))
+            var incarnations: [String: UInt64] = [:]
+            for backup in item.backups { incarnations[backup] = peers[backup]?.incarnation ?? 0 }
+            result.append(Assignment(lease: Lease(partition: item.partition, epoch: item.epoch, role: role), primary: item.primary, backups: item.backups,
+                                     inSync: item.inSync, incarnations: incarnations, load: role == .primary ? item.load : nil))
         }
         return result
     }

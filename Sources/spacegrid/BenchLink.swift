@@ -13,6 +13,8 @@ final class BenchLink: PipelinedConnection {
     /// The socket, for the driver's `Poller`.
     let socket: Socket
     private var nextCorrelation: UInt64 = 1
+    /// Request ids, as every grid client sends them.
+    private var requests = RequestNumbering()
     /// Reused by every receive, so a reply allocates only its frames.
     private var frames: [[UInt8]] = []
     /// Watches `socket` alone, for the rare blocking `receive(timeoutMilliseconds:)`.
@@ -27,10 +29,11 @@ final class BenchLink: PipelinedConnection {
     func close() { socket.close() }
 
     /// Sends a request without waiting; returns its correlation id.
-    func send(_ section: String, _ operation: String, key: [UInt8], arguments: [[UInt8]]) throws(ZMQError) -> UInt64 {
+    func send(_ section: String, _ operation: String, key: [UInt8], arguments: [[UInt8]], requestID: RequestID? = nil) throws(ZMQError) -> UInt64 {
         let correlation = nextCorrelation
         nextCorrelation &+= 1
-        let frames = ClientWire.encodeNativeRequest(correlation: ClientWire.correlation(correlation), section: section, operation: operation, key: key, arguments: arguments)
+        let frames = ClientWire.encodeNativeRequest(correlation: ClientWire.correlation(correlation), requestID: requestID ?? requests.issue(correlation),
+                                                    section: section, operation: operation, key: key, arguments: arguments)
         _ = try socket.send(frames, blocking: true)
         return correlation
     }
@@ -39,6 +42,7 @@ final class BenchLink: PipelinedConnection {
     func receive() throws(ZMQError) -> (UInt64, GridReply)? {
         while try socket.receive(into: &frames) {
             guard let reply = ClientWire.decodeNativeReply(frames), let correlation = ClientWire.correlationValue(reply.correlation) else { continue }
+            requests.answered(correlation)
             return (correlation, GridReply(status: reply.status, payload: reply.payload, version: reply.meta.version, unit: reply.meta.unit))
         }
         return nil

@@ -337,7 +337,7 @@ final class BenchLoop {
     // MARK: - Requests and replies
 
     private func send(_ request: BenchRequest, at start: UInt64) throws(ZMQError) {
-        let correlation = try connection.send(plan.section, request.operation, key: request.key, arguments: request.arguments)
+        let correlation = try connection.send(plan.section, request.operation, key: request.key, arguments: request.arguments, requestID: nil)
         inFlight[correlation] = Pending(start: start, kind: request.kind)
     }
 

@@ -149,10 +149,10 @@ final class BenchRelay: Sendable {
             while !state.stopping {
                 guard try poller.poll(timeoutMilliseconds: sliceMilliseconds) > 0 else { continue }
                 for _ in 0..<batch {
-                    // [client, SGC01, correlation, section, operation, key, arguments...]
+                    // [client, SGC02, correlation, request id, section, operation, key, arguments...]
                     guard let frames = try socket.receive() else { break }
-                    guard frames.count >= 5 else { continue }
-                    let reply = [frames[0], ClientWire.nativeHeader, frames[2], ok, replies.payload(for: frames[4]), replies.meta]
+                    guard frames.count >= 6 else { continue }
+                    let reply = [frames[0], ClientWire.nativeHeader, frames[2], ok, replies.payload(for: frames[5]), replies.meta]
                     if try socket.send(reply) != .sent { state.dropped.add(1, ordering: .relaxed) }
                 }
             }

@@ -64,7 +64,8 @@ struct BrokerCommand: ParsableCommand {
         ProcessSignals.install()
         let context = Context()
         do {
-            let broker = try Broker(topology: topology, context: context, logger: logger)
+            let broker = try Broker(topology: topology, context: context, logger: logger,
+                                    runFolder: options.runFolder ?? DeploymentManager.defaultRunFolder(grid: topology.grid))
             try broker.run(until: .forProcess())
         } catch {
             logger.critical("broker failed: \(error)")
@@ -107,6 +108,7 @@ struct UnitCommand: ParsableCommand {
             configuration.database = database?.open
             configuration.partitioner = sectionConfig.partitioner
             configuration.maxMessageBytes = topology.broker.maxMessageBytes
+            configuration.leaseMilliseconds = topology.broker.leaseMilliseconds
             let unit = try ProcessingUnit(configuration: configuration, context: context, logger: logger)
             try unit.run(until: .forProcess())
         } catch {

@@ -12,18 +12,24 @@ import XCTest
 final class PostgresStoreTests: XCTestCase {
     private var tag = ""
     private var sections: Set<String> = []
+    /// Schemas of this test only (dropped with everything in them in tearDown).
+    private var schemas: Set<String> = []
 
     override func setUp() {
         tag = String((0..<8).map { _ in "abcdefghijklmnopqrstuvwxyz0123456789".randomElement()! })
         sections = []
+        schemas = []
     }
 
     override func tearDownWithError() throws {
-        guard let url = Self.url, !sections.isEmpty else { return }
+        guard let url = Self.url, !sections.isEmpty || !schemas.isEmpty else { return }
         let store = try PostgresStore(url: url)
         for section in sections {
             _ = try store.strings("DROP TABLE IF EXISTS \(try sectionTable(for: section))")
             _ = try store.strings("DELETE FROM spacegrid_watermarks WHERE section = '\(section)'")
+        }
+        for schema in schemas {
+            _ = try store.strings("DROP SCHEMA IF EXISTS \(schema) CASCADE")
         }
     }
 
@@ -50,9 +56,23 @@ final class PostgresStoreTests: XCTestCase {
         WriteBehindBuffer.Row(section: section, partition: partition, key: key, value: value, version: version)
     }
 
+    /// Watermarks given as sequences carry epoch 0.
     private func batch(_ id: UInt64, _ rows: [WriteBehindBuffer.Row], watermarks: [Int: UInt64],
                        replacing: Set<Int> = []) -> WriteBehindBuffer.Batch {
-        WriteBehindBuffer.Batch(id: id, attempt: 1, rows: rows, watermarks: watermarks, changes: rows.count, replacing: replacing)
+        batch(id, rows, marks: watermarks.mapValues { WriteBehindBuffer.Watermark(sequence: $0) }, replacing: replacing)
+    }
+
+    private func batch(_ id: UInt64, _ rows: [WriteBehindBuffer.Row], marks: [Int: WriteBehindBuffer.Watermark],
+                       replacing: Set<Int> = []) -> WriteBehindBuffer.Batch {
+        WriteBehindBuffer.Batch(id: id, attempt: 1, rows: rows, watermarks: marks, changes: rows.count, replacing: replacing)
+    }
+
+    private func mark(_ sequence: UInt64, epoch: UInt64) -> WriteBehindBuffer.Watermark {
+        WriteBehindBuffer.Watermark(sequence: sequence, epoch: epoch)
+    }
+
+    private func stored(_ sequence: UInt64, epoch: UInt64, sealed: Bool = false) -> StoredWatermark {
+        StoredWatermark(sequence: sequence, epoch: epoch, sealed: sealed)
     }
 
     private func assertStoreError<T>(_ code: StoreError.Code, _ body: () throws(StoreError) -> T,
@@ -92,7 +112,7 @@ final class PostgresStoreTests: XCTestCase {
             ], watermarks: [3: 7]), section: customer)
         }
         let store = try PostgresStore(url: url)
-        XCTAssertEqual(try store.watermarks(section: customer), [3: 7, 5: 4])
+        XCTAssertEqual(try store.watermarks(section: customer).mapValues(\.sequence), [3: 7, 5: 4])
         let three = try store.rows(section: customer, partition: 3)
         XCTAssertEqual(three.map(\.key), [Array("alice".utf8)])
         XCTAssertEqual(three.map(\.value), [Array("A2".utf8)])
@@ -114,20 +134,20 @@ final class PostgresStoreTests: XCTestCase {
         // Lower watermarks (a replayed batch) are ignored; the rows are still upserted.
         try store.commit(batch(2, [row([2], [2], version: 3, partition: 1, section: customer)], watermarks: [0: 7, 1: 9]),
                          section: customer)
-        XCTAssertEqual(try store.watermarks(section: customer), [0: 10, 1: 9])
+        XCTAssertEqual(try store.watermarks(section: customer).mapValues(\.sequence), [0: 10, 1: 9])
         // Sequences above 2^63 - 1 keep their bit pattern.
         try store.commit(batch(3, [], watermarks: [2: UInt64.max - 1]), section: customer)
-        XCTAssertEqual(try store.watermarks(section: customer), [0: 10, 1: 9, 2: UInt64.max - 1])
+        XCTAssertEqual(try store.watermarks(section: customer).mapValues(\.sequence), [0: 10, 1: 9, 2: UInt64.max - 1])
 
         try store.commit(batch(1, [row([1], [9], version: 2, partition: 0, section: orderBook)], watermarks: [0: 2]), section: orderBook)
-        XCTAssertEqual(try store.watermarks(section: orderBook), [0: 2])
-        XCTAssertEqual(try store.watermarks(section: customer), [0: 10, 1: 9, 2: UInt64.max - 1])
+        XCTAssertEqual(try store.watermarks(section: orderBook).mapValues(\.sequence), [0: 2])
+        XCTAssertEqual(try store.watermarks(section: customer).mapValues(\.sequence), [0: 10, 1: 9, 2: UInt64.max - 1])
         XCTAssertEqual(try store.rows(section: orderBook, partition: 0).map(\.value), [[9]])
         XCTAssertEqual(try store.rows(section: customer, partition: 0).map(\.value), [[1]])
         XCTAssertEqual(try store.count(section: customer), 2)
         XCTAssertEqual(try store.count(section: orderBook), 1)
         // A section never written reads as empty and creates nothing.
-        XCTAssertEqual(try store.watermarks(section: product), [:])
+        XCTAssertEqual(try store.watermarks(section: product).mapValues(\.sequence), [:])
         XCTAssertEqual(try store.count(section: product), 0)
         XCTAssertEqual(try store.rows(section: product, partition: 0).count, 0)
         XCTAssertEqual(try store.partitionsWithData(section: product), [])
@@ -136,6 +156,88 @@ final class PostgresStoreTests: XCTestCase {
         XCTAssertEqual(scanned, 0)
         XCTAssertFalse(try tableExists(store, product))
         XCTAssertTrue(try tableExists(store, customer))
+    }
+
+    // MARK: - Epochs and seals
+
+    func testWatermarksCarryTheirEpochsAndALowerOneOutsideASnapshotChangesNothing() throws {
+        let url = try serverURL()
+        let customer = section("customer")
+        do {
+            let store = try PostgresStore(url: url)
+            try store.commit(batch(1, [row([1], [1], version: 10, partition: 0, section: customer)],
+                                   marks: [0: mark(10, epoch: 3), 1: mark(4, epoch: 1)]), section: customer)
+            // Above 2^63 - 1 both keep their bit pattern.
+            try store.commit(batch(2, [], marks: [2: mark(UInt64.max - 1, epoch: UInt64.max - 2)]), section: customer)
+            // A replayed batch: partition 0 lower under an older epoch, partition 1 higher under a newer one.
+            try store.commit(batch(3, [row([2], [2], version: 7, partition: 0, section: customer)],
+                                   marks: [0: mark(7, epoch: 2), 1: mark(9, epoch: 4)]), section: customer)
+        }
+        let store = try PostgresStore(url: url)
+        XCTAssertEqual(try store.watermarks(section: customer),
+                       [0: stored(10, epoch: 3), 1: stored(9, epoch: 4), 2: stored(UInt64.max - 1, epoch: UInt64.max - 2)])
+        XCTAssertEqual(try store.rows(section: customer, partition: 0).map(\.key), [[1], [2]], "the rows are still written")
+        // The same sequence again takes the batch's epoch, as the buffer does.
+        try store.commit(batch(4, [], marks: [0: mark(10, epoch: 5)]), section: customer)
+        XCTAssertEqual(try store.watermarks(section: customer)[0], stored(10, epoch: 5))
+    }
+
+    func testAReplacingBatchSetsItsPartitionsWatermarkExactly() throws {
+        let store = try PostgresStore(url: try serverURL())
+        let customer = section("customer")
+        let reloaded: UInt64 = (1 << 32) + 5
+        try store.commit(batch(1, [row([1], [1], version: 9, partition: 0, section: customer)],
+                               marks: [0: mark(9, epoch: 2), 1: mark(8, epoch: 2)]), section: customer)
+        // A partition lost and reloaded: its snapshot jumps the sequence by 2^32 under a new epoch.
+        try store.commit(batch(2, [row([3], [3], version: reloaded, partition: 0, section: customer)],
+                               marks: [0: mark(reloaded, epoch: 7)], replacing: [0]), section: customer)
+        XCTAssertEqual(try store.watermarks(section: customer), [0: stored(reloaded, epoch: 7), 1: stored(8, epoch: 2)])
+        // A snapshot below the stored watermark is taken as it is too, while a partition it
+        // does not replace still only rises.
+        try store.commit(batch(3, [row([4], [4], version: 3, partition: 0, section: customer)],
+                               marks: [0: mark(3, epoch: 1), 1: mark(5, epoch: 1)], replacing: [0]), section: customer)
+        XCTAssertEqual(try store.watermarks(section: customer), [0: stored(3, epoch: 1), 1: stored(8, epoch: 2)])
+        XCTAssertEqual(try store.rows(section: customer, partition: 0).map(\.key), [[4]])
+    }
+
+    func testSealMarksOnlyMatchingPartitionsAndACommitClearsIt() throws {
+        let url = try serverURL()
+        let customer = section("customer"), order = section("order")
+        do {
+            let store = try PostgresStore(url: url)
+            try store.commit(batch(1, [row([1], [1], version: 10, partition: 0, section: customer)],
+                                   marks: [0: mark(10, epoch: 1), 1: mark(20, epoch: 1), 2: mark(30, epoch: 2), 4: mark(40, epoch: 1)]),
+                             section: customer)
+            try store.commit(batch(1, [], marks: [0: mark(10, epoch: 1)]), section: order)
+            // 1 is behind what its unit led, 3 was never written: neither is sealed.
+            XCTAssertEqual(try store.seal(section: customer, partitions: [0: 10, 1: 21, 2: 30, 3: 0, 4: 40]), [0, 2, 4])
+            XCTAssertEqual(try store.seal(section: customer, partitions: [:]), [])
+            XCTAssertEqual(try store.seal(section: customer, partitions: [0: 10, 1: 19]), [0], "sealing again says so again")
+            _ = assertStoreError(.badSection) { () throws(StoreError) in try store.seal(section: "Customer", partitions: [0: 10]) }
+        }
+        let store = try PostgresStore(url: url)
+        XCTAssertEqual(try store.watermarks(section: customer),
+                       [0: stored(10, epoch: 1, sealed: true), 1: stored(20, epoch: 1), 2: stored(30, epoch: 2, sealed: true),
+                        4: stored(40, epoch: 1, sealed: true)])
+        XCTAssertEqual(try store.watermarks(section: order), [0: stored(10, epoch: 1)], "another section's partition 0 stays")
+
+        // A batch that fails leaves the seals as they were.
+        let broken = batch(2, [row([2], [2], version: 11, partition: 0, section: customer), row([3], [3], version: 12, section: order)],
+                           marks: [0: mark(12, epoch: 2)])
+        _ = assertStoreError(.badSection) { () throws(StoreError) in try store.commit(broken, section: customer) }
+        XCTAssertEqual(try store.watermarks(section: customer)[0], stored(10, epoch: 1, sealed: true))
+        // 0 moves on, 2 gets a replayed lower watermark (kept, but unsealed), 4 is not in the batch.
+        try store.commit(batch(3, [row([2], [2], version: 11, partition: 0, section: customer)],
+                               marks: [0: mark(11, epoch: 2), 2: mark(25, epoch: 1)]), section: customer)
+        XCTAssertEqual(try store.watermarks(section: customer),
+                       [0: stored(11, epoch: 2), 1: stored(20, epoch: 1), 2: stored(30, epoch: 2),
+                        4: stored(40, epoch: 1, sealed: true)])
+        // A snapshot clears it too, with or without a watermark for the partition.
+        try store.commit(batch(4, [], marks: [:], replacing: [4]), section: customer)
+        XCTAssertEqual(try store.watermarks(section: customer)[4], stored(40, epoch: 1))
+        XCTAssertEqual(try store.seal(section: customer, partitions: [4: 40]), [4])
+        try store.commit(batch(5, [], marks: [4: mark(50, epoch: 3)], replacing: [4]), section: customer)
+        XCTAssertEqual(try store.watermarks(section: customer)[4], stored(50, epoch: 3))
     }
 
     func testRowsOfOnePartitionPartitionsWithDataAndCount() throws {
@@ -180,7 +282,7 @@ final class PostgresStoreTests: XCTestCase {
         XCTAssertEqual(try store.rows(section: customer, partition: 1).map(\.key), [[2], [4]])
         XCTAssertEqual(try store.rows(section: customer, partition: 1).map(\.value), [[20], [40]])
         XCTAssertEqual(try store.rows(section: customer, partition: 2).map(\.value), [[3]])
-        XCTAssertEqual(try store.watermarks(section: customer), [1: 9, 2: 3])
+        XCTAssertEqual(try store.watermarks(section: customer).mapValues(\.sequence), [1: 9, 2: 3])
         // An empty snapshot empties the partition.
         try store.commit(batch(3, [], watermarks: [2: 10], replacing: [2]), section: customer)
         XCTAssertEqual(try store.partitionsWithData(section: customer), [1])
@@ -190,7 +292,7 @@ final class PostgresStoreTests: XCTestCase {
                            watermarks: [1: 12], replacing: [1])
         _ = assertStoreError(.badSection) { () throws(StoreError) in try store.commit(broken, section: customer) }
         XCTAssertEqual(try store.rows(section: customer, partition: 1).map(\.key), [[2], [4]])
-        XCTAssertEqual(try store.watermarks(section: customer), [1: 9, 2: 10])
+        XCTAssertEqual(try store.watermarks(section: customer).mapValues(\.sequence), [1: 9, 2: 10])
     }
 
     // MARK: - Atomicity and failures
@@ -206,7 +308,7 @@ final class PostgresStoreTests: XCTestCase {
             row([3], [3], version: 4, section: "Not A Section"),
         ], watermarks: [0: 4])
         _ = assertStoreError(.badSection) { () throws(StoreError) in try store.commit(broken, section: customer) }
-        XCTAssertEqual(try store.watermarks(section: customer), [0: 1])
+        XCTAssertEqual(try store.watermarks(section: customer).mapValues(\.sequence), [0: 1])
         XCTAssertEqual(try store.rows(section: customer, partition: 0).map(\.value), [[1]])
 
         // The same on a section's first batch: its table is not left behind either.
@@ -214,7 +316,7 @@ final class PostgresStoreTests: XCTestCase {
                           watermarks: [0: 2])
         _ = assertStoreError(.badSection) { () throws(StoreError) in try store.commit(first, section: order) }
         XCTAssertEqual(try store.count(section: order), 0)
-        XCTAssertEqual(try store.watermarks(section: order), [:])
+        XCTAssertEqual(try store.watermarks(section: order).mapValues(\.sequence), [:])
         XCTAssertFalse(try tableExists(store, order))
         // And the section works afterwards (its table is created then).
         try store.commit(batch(2, [row([1], [1], version: 1, section: order)], watermarks: [0: 1]), section: order)
@@ -235,7 +337,7 @@ final class PostgresStoreTests: XCTestCase {
         let error = assertStoreError(.failed) { () throws(StoreError) in try store.commit(refused, section: customer) }
         XCTAssertTrue(error?.message.contains("SQLSTATE 23514") ?? false, "\(String(describing: error))")
         XCTAssertEqual(try store.rows(section: customer, partition: 0).map(\.value), [[1]])
-        XCTAssertEqual(try store.watermarks(section: customer), [0: 1])
+        XCTAssertEqual(try store.watermarks(section: customer).mapValues(\.sequence), [0: 1])
         _ = try store.strings("ALTER TABLE \(table) DROP CONSTRAINT small")
         try store.commit(refused, section: customer)
         XCTAssertEqual(try store.rows(section: customer, partition: 0).map(\.key), [[2], [3]])
@@ -391,7 +493,7 @@ final class PostgresStoreTests: XCTestCase {
         try postgres("resume", folder)
         resumed = true
         try store.commit(next, section: customer)
-        XCTAssertEqual(try store.watermarks(section: customer), [0: 2])
+        XCTAssertEqual(try store.watermarks(section: customer).mapValues(\.sequence), [0: 2])
         XCTAssertEqual(try store.rows(section: customer, partition: 0).map(\.value), [[1], [2]])
 
         // A restart between two calls is not even noticed: the next call connects again.
@@ -401,7 +503,75 @@ final class PostgresStoreTests: XCTestCase {
         resumed = true
         try store.commit(batch(3, [row([3], [3], version: 3, section: customer)], watermarks: [0: 3]), section: customer)
         XCTAssertEqual(try store.count(section: customer), 3)
-        XCTAssertEqual(try store.watermarks(section: customer), [0: 3])
+        XCTAssertEqual(try store.watermarks(section: customer).mapValues(\.sequence), [0: 3])
+    }
+
+    // MARK: - Migration
+
+    func testAVersion1DatabaseIsRekeyedAndGetsEpochsAndSealsKeepingItsRows() throws {
+        let url = try serverURL()
+        // A schema of its own, laid out by hand as the first build left it: a key-only
+        // primary key and a partition index per section table, watermarks without epochs.
+        let schema = "spacegrid_v1_\(tag)"
+        schemas.insert(schema)
+        let admin = try PostgresStore(url: url)
+        for sql in [
+            "CREATE SCHEMA \(schema)",
+            "CREATE TABLE \(schema).spacegrid_schema (version integer NOT NULL)",
+            "INSERT INTO \(schema).spacegrid_schema (version) VALUES (1)",
+            """
+            CREATE TABLE \(schema).spacegrid_watermarks (section text NOT NULL, partition integer NOT NULL, sequence bigint NOT NULL,
+                PRIMARY KEY (section, partition))
+            """,
+            "INSERT INTO \(schema).spacegrid_watermarks VALUES ('customer', 3, 7), ('customer', 4, -2), ('order-book', 0, 1)",
+        ] {
+            _ = try admin.strings(sql)
+        }
+        for table in ["section_customer", "section_order-book"] {
+            _ = try admin.strings("""
+                CREATE TABLE \(schema)."\(table)" (key bytea PRIMARY KEY, partition integer NOT NULL, value bytea NOT NULL,
+                    version bigint NOT NULL, updated bigint NOT NULL)
+                """)
+            _ = try admin.strings("CREATE INDEX \"\(table)_partition\" ON \(schema).\"\(table)\" (partition)")
+        }
+        _ = try admin.strings("""
+            INSERT INTO \(schema)."section_customer" VALUES
+                (decode('61', 'hex'), 3, decode('31', 'hex'), 5, 0), (decode('62', 'hex'), 3, decode('32', 'hex'), 7, 0),
+                (decode('63', 'hex'), 4, decode('33', 'hex'), 2, 0)
+            """)
+        _ = try admin.strings("INSERT INTO \(schema).\"section_order-book\" VALUES (decode('7a', 'hex'), 0, decode('39', 'hex'), 1, 0)")
+
+        let store = try PostgresStore(url: url, searchPath: schema)
+        XCTAssertEqual(try store.strings("SELECT max(version)::text FROM spacegrid_schema"), ["3"])
+        // Old watermarks read as epoch 0, not sealed; sequences keep their bit pattern.
+        XCTAssertEqual(try store.watermarks(section: "customer"), [3: stored(7, epoch: 0), 4: stored(UInt64.max - 1, epoch: 0)])
+        XCTAssertEqual(try store.watermarks(section: "order-book"), [0: stored(1, epoch: 0)])
+        XCTAssertEqual(try store.rows(section: "customer", partition: 3).map(\.key), [Array("a".utf8), Array("b".utf8)])
+        XCTAssertEqual(try store.count(section: "customer"), 3)
+        XCTAssertEqual(try store.rows(section: "order-book", partition: 0).map(\.value), [Array("9".utf8)])
+        for table in ["section_customer", "section_order-book"] {
+            XCTAssertEqual(try store.strings("""
+                SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = '"\(table)"'::regclass AND contype = 'p'
+                """), ["PRIMARY KEY (partition, key)"], table)
+        }
+        XCTAssertEqual(try store.strings("SELECT indexname::text FROM pg_indexes WHERE schemaname = current_schema() AND indexname LIKE '%_partition'"),
+                       [], "the partition indexes are gone")
+        // Writes go to the rekeyed table: updated in place, not added beside.
+        try store.commit(batch(1, [row(Array("a".utf8), Array("9".utf8), version: 8, partition: 3, section: "customer"),
+                                   row(Array("b".utf8), nil, version: 9, partition: 3, section: "customer")],
+                               marks: [3: mark(9, epoch: 4)]), section: "customer")
+        XCTAssertEqual(try store.rows(section: "customer", partition: 3).map(\.value), [Array("9".utf8)])
+        XCTAssertEqual(try store.count(section: "customer"), 2)
+        XCTAssertEqual(try store.seal(section: "customer", partitions: [3: 9, 4: UInt64.max - 1]), [3, 4])
+        // Opening again migrates nothing more.
+        let again = try PostgresStore(url: url, searchPath: schema)
+        XCTAssertEqual(try again.strings("SELECT version::text FROM spacegrid_schema ORDER BY version"), ["1", "3"])
+        XCTAssertEqual(try again.watermarks(section: "customer"),
+                       [3: stored(9, epoch: 4, sealed: true), 4: stored(UInt64.max - 1, epoch: 0, sealed: true)])
+        // A database written by a newer build is refused rather than misread.
+        _ = try admin.strings("INSERT INTO \(schema).spacegrid_schema (version) VALUES (4)")
+        let error = assertStoreError(.failed) { () throws(StoreError) in try PostgresStore(url: url, searchPath: schema) }
+        XCTAssertTrue(error?.message.contains("version 4") ?? false, "\(String(describing: error))")
     }
 
     // MARK: - Throughput (by hand)

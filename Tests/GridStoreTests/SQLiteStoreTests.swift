@@ -23,8 +23,22 @@ final class SQLiteStoreTests: XCTestCase {
         WriteBehindBuffer.Row(section: section, partition: partition, key: key, value: value, version: version)
     }
 
+    /// Watermarks given as sequences carry epoch 0.
     private func batch(_ id: UInt64, _ rows: [WriteBehindBuffer.Row], watermarks: [Int: UInt64]) -> WriteBehindBuffer.Batch {
-        WriteBehindBuffer.Batch(id: id, attempt: 1, rows: rows, watermarks: watermarks, changes: rows.count)
+        batch(id, rows, marks: watermarks.mapValues { WriteBehindBuffer.Watermark(sequence: $0) })
+    }
+
+    private func batch(_ id: UInt64, _ rows: [WriteBehindBuffer.Row], marks: [Int: WriteBehindBuffer.Watermark],
+                       replacing: Set<Int> = []) -> WriteBehindBuffer.Batch {
+        WriteBehindBuffer.Batch(id: id, attempt: 1, rows: rows, watermarks: marks, changes: rows.count, replacing: replacing)
+    }
+
+    private func mark(_ sequence: UInt64, epoch: UInt64) -> WriteBehindBuffer.Watermark {
+        WriteBehindBuffer.Watermark(sequence: sequence, epoch: epoch)
+    }
+
+    private func stored(_ sequence: UInt64, epoch: UInt64, sealed: Bool = false) -> StoredWatermark {
+        StoredWatermark(sequence: sequence, epoch: epoch, sealed: sealed)
     }
 
     private func assertStoreError<T>(_ code: StoreError.Code, _ body: () throws(StoreError) -> T,
@@ -56,7 +70,7 @@ final class SQLiteStoreTests: XCTestCase {
             ], watermarks: [3: 7]), section: "customer")
         }
         let store = try SQLiteStore(path: path)
-        XCTAssertEqual(try store.watermarks(section: "customer"), [3: 7, 5: 4])
+        XCTAssertEqual(try store.watermarks(section: "customer").mapValues(\.sequence), [3: 7, 5: 4])
         let three = try store.rows(section: "customer", partition: 3)
         XCTAssertEqual(three.map(\.key), [Array("alice".utf8)])
         XCTAssertEqual(three.map(\.value), [Array("A2".utf8)])
@@ -74,21 +88,138 @@ final class SQLiteStoreTests: XCTestCase {
         try store.commit(batch(1, [row([1], [1], version: 10, partition: 0)], watermarks: [0: 10, 1: 4]), section: "customer")
         // Lower watermarks (a replayed batch) are ignored; the rows are still upserted.
         try store.commit(batch(2, [row([2], [2], version: 3, partition: 1)], watermarks: [0: 7, 1: 9]), section: "customer")
-        XCTAssertEqual(try store.watermarks(section: "customer"), [0: 10, 1: 9])
+        XCTAssertEqual(try store.watermarks(section: "customer").mapValues(\.sequence), [0: 10, 1: 9])
 
         try store.commit(batch(1, [row([1], [9], version: 2, partition: 0, section: "order-book")],
                                watermarks: [0: 2]), section: "order-book")
-        XCTAssertEqual(try store.watermarks(section: "order-book"), [0: 2])
-        XCTAssertEqual(try store.watermarks(section: "customer"), [0: 10, 1: 9])
+        XCTAssertEqual(try store.watermarks(section: "order-book").mapValues(\.sequence), [0: 2])
+        XCTAssertEqual(try store.watermarks(section: "customer").mapValues(\.sequence), [0: 10, 1: 9])
         XCTAssertEqual(try store.rows(section: "order-book", partition: 0).map(\.value), [[9]])
         XCTAssertEqual(try store.rows(section: "customer", partition: 0).map(\.value), [[1]])
         XCTAssertEqual(try store.count(section: "customer"), 2)
         XCTAssertEqual(try store.count(section: "order-book"), 1)
         // A section never written reads as empty and creates nothing.
-        XCTAssertEqual(try store.watermarks(section: "product"), [:])
+        XCTAssertEqual(try store.watermarks(section: "product").mapValues(\.sequence), [:])
         XCTAssertEqual(try store.count(section: "product"), 0)
         XCTAssertEqual(try store.rows(section: "product", partition: 0).count, 0)
         XCTAssertEqual(try store.partitionsWithData(section: "product"), [])
+    }
+
+    // MARK: - Epochs and seals
+
+    func testWatermarksCarryTheirEpochsBackAfterReopen() throws {
+        do {
+            let store = try SQLiteStore(path: path)
+            try store.commit(batch(1, [row([1], [1], version: 10, partition: 0), row([2], [2], version: 4, partition: 1)],
+                                   marks: [0: mark(10, epoch: 2), 1: mark(4, epoch: 1)]), section: "customer")
+            // Above 2^63 - 1 both keep their bit pattern.
+            try store.commit(batch(2, [], marks: [2: mark(UInt64.max - 1, epoch: UInt64.max - 2)]), section: "customer")
+        }
+        let store = try SQLiteStore(path: path)
+        XCTAssertEqual(try store.watermarks(section: "customer"),
+                       [0: stored(10, epoch: 2), 1: stored(4, epoch: 1), 2: stored(UInt64.max - 1, epoch: UInt64.max - 2)])
+    }
+
+    func testALowerWatermarkOfANonReplacingBatchKeepsTheStoredSequenceAndEpoch() throws {
+        let store = try SQLiteStore(path: path)
+        try store.commit(batch(1, [row([1], [1], version: 10, partition: 0)], marks: [0: mark(10, epoch: 3), 1: mark(4, epoch: 1)]),
+                         section: "customer")
+        // A replayed batch: partition 0 lower under an older epoch, partition 1 higher under a newer one.
+        try store.commit(batch(2, [row([2], [2], version: 7, partition: 0)], marks: [0: mark(7, epoch: 2), 1: mark(9, epoch: 4)]),
+                         section: "customer")
+        XCTAssertEqual(try store.watermarks(section: "customer"), [0: stored(10, epoch: 3), 1: stored(9, epoch: 4)])
+        XCTAssertEqual(try store.rows(section: "customer", partition: 0).map(\.key), [[1], [2]], "the rows are still written")
+        // The same sequence again takes the batch's epoch, as the buffer does.
+        try store.commit(batch(3, [], marks: [0: mark(10, epoch: 5)]), section: "customer")
+        XCTAssertEqual(try store.watermarks(section: "customer")[0], stored(10, epoch: 5))
+    }
+
+    func testAReplacingBatchSetsItsPartitionsWatermarkExactly() throws {
+        let store = try SQLiteStore(path: path)
+        let reloaded: UInt64 = (1 << 32) + 5
+        try store.commit(batch(1, [row([1], [1], version: 9, partition: 0), row([2], [2], version: 8, partition: 1)],
+                               marks: [0: mark(9, epoch: 2), 1: mark(8, epoch: 2)]), section: "customer")
+        // A partition lost and reloaded: its snapshot jumps the sequence by 2^32 under a new epoch.
+        try store.commit(batch(2, [row([3], [3], version: reloaded, partition: 0)], marks: [0: mark(reloaded, epoch: 7)],
+                               replacing: [0]), section: "customer")
+        XCTAssertEqual(try store.watermarks(section: "customer"), [0: stored(reloaded, epoch: 7), 1: stored(8, epoch: 2)])
+        // A snapshot below the stored watermark is taken as it is too (its rows are the whole
+        // partition), while a partition it does not replace still only rises.
+        try store.commit(batch(3, [row([4], [4], version: 3, partition: 0)], marks: [0: mark(3, epoch: 1), 1: mark(5, epoch: 1)],
+                               replacing: [0]), section: "customer")
+        XCTAssertEqual(try store.watermarks(section: "customer"), [0: stored(3, epoch: 1), 1: stored(8, epoch: 2)])
+        XCTAssertEqual(try store.rows(section: "customer", partition: 0).map(\.key), [[4]])
+        // More than a multi-row statement's worth of each kind in one batch.
+        let size = SQLiteStore.rowsPerStatement
+        var marks: [Int: WriteBehindBuffer.Watermark] = [:]
+        for partition in 0..<(2 * size + 3) { marks[partition] = mark(UInt64(100 + partition), epoch: 9) }
+        try store.commit(batch(4, [], marks: marks), section: "customer")
+        var lower: [Int: WriteBehindBuffer.Watermark] = [:]
+        for partition in 0..<(2 * size + 3) { lower[partition] = mark(UInt64(partition), epoch: 10) }
+        let replaced = Set(stride(from: 0, to: 2 * size + 3, by: 2))
+        try store.commit(batch(5, [], marks: lower, replacing: replaced), section: "customer")
+        let watermarks = try store.watermarks(section: "customer")
+        for partition in 0..<(2 * size + 3) {
+            XCTAssertEqual(watermarks[partition], replaced.contains(partition) ? stored(UInt64(partition), epoch: 10)
+                                                                                 : stored(UInt64(100 + partition), epoch: 9), "\(partition)")
+        }
+    }
+
+    func testSealMarksOnlyThePartitionsStoredAtTheGivenSequence() throws {
+        do {
+            let store = try SQLiteStore(path: path)
+            try store.commit(batch(1, [], marks: [0: mark(10, epoch: 1), 1: mark(20, epoch: 1), 2: mark(30, epoch: 2)]),
+                             section: "customer")
+            try store.commit(batch(1, [], marks: [0: mark(10, epoch: 1)]), section: "order")
+            // 1 is behind what its unit led, 3 was never written: neither is sealed.
+            XCTAssertEqual(try store.seal(section: "customer", partitions: [0: 10, 1: 21, 2: 30, 3: 0]), [0, 2])
+            XCTAssertEqual(try store.seal(section: "customer", partitions: [:]), [])
+            // Sealing again at the same sequence says so again.
+            XCTAssertEqual(try store.seal(section: "customer", partitions: [0: 10, 1: 19]), [0])
+            assertStoreError(.badSection) { () throws(StoreError) in try store.seal(section: "Customer", partitions: [0: 10]) }
+        }
+        let store = try SQLiteStore(path: path)
+        XCTAssertEqual(try store.watermarks(section: "customer"),
+                       [0: stored(10, epoch: 1, sealed: true), 1: stored(20, epoch: 1), 2: stored(30, epoch: 2, sealed: true)])
+        XCTAssertEqual(try store.watermarks(section: "order"), [0: stored(10, epoch: 1)], "another section's partition 0 stays")
+        // Many partitions at once (more than one multi-row statement).
+        let size = SQLiteStore.rowsPerStatement
+        var marks: [Int: WriteBehindBuffer.Watermark] = [:], led: [Int: UInt64] = [:]
+        for partition in 0..<(2 * size + 3) {
+            marks[partition] = mark(UInt64(partition + 1), epoch: 3)
+            led[partition] = UInt64(partition % 3 == 0 ? partition + 2 : partition + 1)
+        }
+        try store.commit(batch(2, [], marks: marks), section: "product")
+        let sealed = try store.seal(section: "product", partitions: led)
+        XCTAssertEqual(sealed, Set((0..<(2 * size + 3)).filter { $0 % 3 != 0 }))
+        XCTAssertEqual(Set(try store.watermarks(section: "product").filter(\.value.sealed).keys), sealed)
+    }
+
+    func testACommitAfterASealClearsItAndAFailedOneDoesNot() throws {
+        let store = try SQLiteStore(path: path)
+        try store.commit(batch(1, [row([1], [1], version: 10, partition: 0)],
+                               marks: [0: mark(10, epoch: 1), 1: mark(20, epoch: 1), 2: mark(30, epoch: 1), 3: mark(40, epoch: 1)]),
+                         section: "customer")
+        XCTAssertEqual(try store.seal(section: "customer", partitions: [0: 10, 1: 20, 2: 30, 3: 40]), [0, 1, 2, 3])
+        // A batch that fails leaves the seals (and everything else) as they were.
+        let broken = batch(2, [row([2], [2], version: 11, partition: 0), row([3], [3], version: 12, section: "order")],
+                           marks: [0: mark(12, epoch: 2)])
+        assertStoreError(.badSection) { () throws(StoreError) in try store.commit(broken, section: "customer") }
+        XCTAssertEqual(try store.watermarks(section: "customer")[0], stored(10, epoch: 1, sealed: true))
+        // 0 moves on; 1 gets a replayed, lower watermark (the sequence stays, the seal goes all
+        // the same); 2 is replaced by a snapshot; 3 is not in the batch and stays sealed.
+        try store.commit(batch(3, [row([2], [2], version: 11, partition: 0)],
+                               marks: [0: mark(11, epoch: 2), 1: mark(15, epoch: 1), 2: mark(31, epoch: 2)], replacing: [2]),
+                         section: "customer")
+        XCTAssertEqual(try store.watermarks(section: "customer"),
+                       [0: stored(11, epoch: 2), 1: stored(20, epoch: 1), 2: stored(31, epoch: 2), 3: stored(40, epoch: 1, sealed: true)])
+        // A replaced partition without a watermark in the batch loses its seal too.
+        var snapshot = batch(4, [], marks: [:])
+        snapshot.replacing = [3]
+        try store.commit(snapshot, section: "customer")
+        XCTAssertEqual(try store.watermarks(section: "customer")[3], stored(40, epoch: 1))
+        // And it can be sealed again at its new sequence.
+        XCTAssertEqual(try store.seal(section: "customer", partitions: [0: 11, 1: 20]), [0, 1])
     }
 
     func testRowsOfOnePartitionPartitionsWithDataAndCount() throws {
@@ -158,7 +289,7 @@ final class SQLiteStoreTests: XCTestCase {
         var watermarks = Dictionary(uniqueKeysWithValues: (0..<(2 * size + 3)).map { ($0, UInt64(keys)) })
         watermarks[0] = 1_006
         watermarks[1] = 1_005
-        XCTAssertEqual(try store.watermarks(section: "customer"), watermarks)
+        XCTAssertEqual(try store.watermarks(section: "customer").mapValues(\.sequence), watermarks)
     }
 
     func testFilesUseWALWithFullSynchronous() throws {
@@ -192,7 +323,7 @@ final class SQLiteStoreTests: XCTestCase {
                          section: "customer")
         XCTAssertEqual(try SQLiteStore(path: path).rows(section: "customer", partition: 3).map(\.value),
                        [Array("9".utf8), Array("2".utf8)])
-        XCTAssertEqual(try store.watermarks(section: "customer"), [3: 8])
+        XCTAssertEqual(try store.watermarks(section: "customer").mapValues(\.sequence), [3: 8])
     }
 
     // MARK: - Atomicity and failures
@@ -207,7 +338,7 @@ final class SQLiteStoreTests: XCTestCase {
             row([3], [3], version: 4, section: "Not A Section"),
         ], watermarks: [0: 4])
         assertStoreError(.badSection) { () throws(StoreError) in try store.commit(broken, section: "customer") }
-        XCTAssertEqual(try store.watermarks(section: "customer"), [0: 1])
+        XCTAssertEqual(try store.watermarks(section: "customer").mapValues(\.sequence), [0: 1])
         XCTAssertEqual(try store.rows(section: "customer", partition: 0).map(\.value), [[1]])
 
         // The same on a section's first batch: its table is not left behind either.
@@ -215,7 +346,7 @@ final class SQLiteStoreTests: XCTestCase {
                           watermarks: [0: 2])
         assertStoreError(.badSection) { () throws(StoreError) in try store.commit(first, section: "order") }
         XCTAssertEqual(try store.count(section: "order"), 0)
-        XCTAssertEqual(try store.watermarks(section: "order"), [:])
+        XCTAssertEqual(try store.watermarks(section: "order").mapValues(\.sequence), [:])
         XCTAssertFalse(try tableExists("section_order"))
         // And the section works afterwards (its table is created then).
         try store.commit(batch(2, [row([1], [1], version: 1, section: "order")], watermarks: [0: 1]), section: "order")
@@ -231,12 +362,12 @@ final class SQLiteStoreTests: XCTestCase {
         try store.capFileSize(true)
         assertStoreError(.unwritable) { () throws(StoreError) in try store.commit(big, section: "customer") }
         XCTAssertEqual(try store.count(section: "customer"), 1)
-        XCTAssertEqual(try store.watermarks(section: "customer"), [0: 1])
+        XCTAssertEqual(try store.watermarks(section: "customer").mapValues(\.sequence), [0: 1])
         // The disk has room again: the mirror's retry of the same batch succeeds on the same store.
         try store.capFileSize(false)
         try store.commit(big, section: "customer")
         XCTAssertEqual(try store.count(section: "customer"), 501)
-        XCTAssertEqual(try store.watermarks(section: "customer"), [0: 501])
+        XCTAssertEqual(try store.watermarks(section: "customer").mapValues(\.sequence), [0: 501])
     }
 
     func testUnwritableFileFailsThenTheSameStoreWorksAgain() throws {
@@ -258,9 +389,9 @@ final class SQLiteStoreTests: XCTestCase {
             assertStoreError(.unwritable) { () throws(StoreError) in try store.commit(next, section: "customer") }
         }
         try FileManager.default.moveItem(at: away, to: folder)
-        XCTAssertEqual(try store.watermarks(section: "customer"), [0: 1])
+        XCTAssertEqual(try store.watermarks(section: "customer").mapValues(\.sequence), [0: 1])
         try store.commit(next, section: "customer")
-        XCTAssertEqual(try store.watermarks(section: "customer"), [0: 2])
+        XCTAssertEqual(try store.watermarks(section: "customer").mapValues(\.sequence), [0: 2])
         XCTAssertEqual(try store.count(section: "customer"), 2)
     }
 
@@ -272,6 +403,8 @@ final class SQLiteStoreTests: XCTestCase {
         assertStoreError(.unwritable) { () throws(StoreError) in
             try store.commit(batch(2, [row([2], [2], version: 2)], watermarks: [0: 2]), section: "customer")
         }
+        // A seal too: the file it would mark is not the one a cold start will read.
+        assertStoreError(.unwritable) { () throws(StoreError) in try store.seal(section: "customer", partitions: [0: 1]) }
     }
 
     func testAnotherConnectionsWriteLockFailsCommitsAfterTheBusyTimeoutUntilReleased() throws {
@@ -282,11 +415,11 @@ final class SQLiteStoreTests: XCTestCase {
         let next = batch(2, [row([2], [2], version: 2)], watermarks: [0: 2])
         assertStoreError(.unreachable) { () throws(StoreError) in try store.commit(next, section: "customer") }
         // Reads go on meanwhile, and see nothing of the failed batch.
-        XCTAssertEqual(try store.watermarks(section: "customer"), [0: 1])
+        XCTAssertEqual(try store.watermarks(section: "customer").mapValues(\.sequence), [0: 1])
         XCTAssertEqual(try store.count(section: "customer"), 1)
         try locker.writeWithoutTransaction { try $0.execute(sql: "ROLLBACK") }
         try store.commit(next, section: "customer")
-        XCTAssertEqual(try store.watermarks(section: "customer"), [0: 2])
+        XCTAssertEqual(try store.watermarks(section: "customer").mapValues(\.sequence), [0: 2])
         XCTAssertEqual(try store.count(section: "customer"), 2)
     }
 
@@ -381,7 +514,7 @@ final class SQLiteStoreTests: XCTestCase {
         XCTAssertEqual(read, total)
         XCTAssertEqual(try reopened.count(section: "customer"), total)
         XCTAssertEqual(try reopened.watermarks(section: "customer").count, partitions)
-        XCTAssertEqual(try reopened.watermarks(section: "customer")[15], UInt64(total))
+        XCTAssertEqual(try reopened.watermarks(section: "customer")[15]?.sequence, UInt64(total))
         print(String(format: "GridStore SQLite: wrote %d rows in batches of %d in %.2f s (%.0f rows/s); read back in %.2f s (%.0f rows/s)",
                      total, batchSize, writeSeconds, Double(total) / writeSeconds, readSeconds, Double(read) / readSeconds))
     }
@@ -417,7 +550,7 @@ final class SQLiteStoreTests: XCTestCase {
         XCTAssertEqual(try store.rows(section: "customer", partition: 0).map(\.key), [Array("a".utf8)], "b was deleted meanwhile")
         XCTAssertEqual(try store.rows(section: "customer", partition: 0).map(\.version), [5])
         XCTAssertEqual(try store.rows(section: "customer", partition: 1).map(\.key), [Array("z".utf8)], "other partitions stay")
-        XCTAssertEqual(try store.watermarks(section: "customer"), [0: 6, 1: 1])
+        XCTAssertEqual(try store.watermarks(section: "customer").mapValues(\.sequence), [0: 6, 1: 1])
 
         // A failing replacement changes nothing (the delete is undone with the rest).
         var stray = batch(3, [row([7], [7], version: 7, partition: 1, section: "order")], watermarks: [1: 7])
@@ -467,7 +600,7 @@ final class SQLiteStoreTests: XCTestCase {
             }
         }
         let store = try SQLiteStore(path: path)
-        XCTAssertEqual(try store.watermarks(section: "customer"), [3: 7])
+        XCTAssertEqual(try store.watermarks(section: "customer"), [3: stored(7, epoch: 0)])
         XCTAssertEqual(try store.rows(section: "customer", partition: 3).map(\.key), [Array("a".utf8), Array("b".utf8)])
         XCTAssertEqual(try store.count(section: "customer"), 3)
         try store.commit(batch(1, [row(Array("a".utf8), Array("9".utf8), version: 8, partition: 3),
@@ -477,5 +610,41 @@ final class SQLiteStoreTests: XCTestCase {
         XCTAssertEqual(try store.strings("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE '%_partition'"), [],
                        "the partition index is gone")
         XCTAssertEqual(try store.strings("PRAGMA journal_mode"), ["wal"])
+    }
+
+    func testAVersion2FileGetsEpochsAndSealsKeepingItsRowsAndWatermarks() throws {
+        // A file as the v2 schema left it (WAL already), by hand: watermarks without epoch and sealed.
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try queue.write { db in
+                try db.execute(sql: """
+                    CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY);
+                    INSERT INTO grdb_migrations VALUES ('v1'), ('v2');
+                    CREATE TABLE spacegrid_watermarks (section TEXT NOT NULL, partition INTEGER NOT NULL, sequence INTEGER NOT NULL,
+                        PRIMARY KEY (section, partition)) WITHOUT ROWID;
+                    INSERT INTO spacegrid_watermarks VALUES ('customer', 3, 7), ('customer', 4, 2), ('order', 3, -2);
+                    CREATE TABLE "section_customer" (partition INTEGER NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL,
+                        version INTEGER NOT NULL, updated INTEGER NOT NULL, PRIMARY KEY (partition, key)) WITHOUT ROWID;
+                    INSERT INTO "section_customer" VALUES (3, X'61', X'31', 5, 0), (3, X'62', X'32', 7, 0), (4, X'63', X'33', 2, 0);
+                    """)
+            }
+            _ = try queue.writeWithoutTransaction { try String.fetchOne($0, sql: "PRAGMA journal_mode = WAL") }
+        }
+        let store = try SQLiteStore(path: path)
+        XCTAssertEqual(try store.strings("SELECT identifier FROM grdb_migrations ORDER BY identifier"), ["v1", "v2", "v3"])
+        XCTAssertEqual(try store.strings("SELECT name FROM pragma_table_info('spacegrid_watermarks') ORDER BY cid"),
+                       ["section", "partition", "sequence", "epoch", "sealed"])
+        // Old watermarks read as epoch 0, not sealed; sequences keep their bit pattern.
+        XCTAssertEqual(try store.watermarks(section: "customer"), [3: stored(7, epoch: 0), 4: stored(2, epoch: 0)])
+        XCTAssertEqual(try store.watermarks(section: "order"), [3: stored(UInt64.max - 1, epoch: 0)])
+        XCTAssertEqual(try store.rows(section: "customer", partition: 3).map(\.value), [Array("1".utf8), Array("2".utf8)])
+        XCTAssertEqual(try store.count(section: "customer"), 3)
+        // Writes, epochs and seals work on the migrated table.
+        try store.commit(batch(1, [row(Array("a".utf8), Array("9".utf8), version: 8, partition: 3)], marks: [3: mark(8, epoch: 4)]),
+                         section: "customer")
+        XCTAssertEqual(try store.seal(section: "customer", partitions: [3: 8, 4: 2]), [3, 4])
+        XCTAssertEqual(try SQLiteStore(path: path).watermarks(section: "customer"),
+                       [3: stored(8, epoch: 4, sealed: true), 4: stored(2, epoch: 0, sealed: true)])
+        XCTAssertEqual(try store.rows(section: "customer", partition: 3).map(\.value), [Array("9".utf8), Array("2".utf8)])
     }
 }
