@@ -45,6 +45,11 @@ public struct ReplicaFollower: Sendable {
     private var catchUpRequestedAt: UInt64 = 0
     /// Catch-ups asked for in a row without an answer; after a few, a snapshot instead.
     private var unansweredCatchUps = 0
+    /// When this follower last told its primary who it is (while it is not confirmed in sync).
+    private var announcedAt: UInt64 = 0
+    /// How often an unconfirmed follower reminds its primary of itself: the primary may have
+    /// missed the request that named it (it came before the assignment that named the backup).
+    public static let announceMilliseconds: UInt64 = 2_000
     /// Changes refused because they came under another lease's epoch.
     public private(set) var staleRefused: UInt64 = 0
     /// Snapshot chunks being received.
@@ -124,6 +129,7 @@ public struct ReplicaFollower: Sendable {
             drainAhead(now: now)
             phase = .following
             unansweredCatchUps = 0
+            announcedAt = now
             var directives: [Directive] = [acknowledgement()]
             if !ahead.isEmpty {
                 catchUpRequestedAt = max(now, 1)
@@ -201,6 +207,7 @@ public struct ReplicaFollower: Sendable {
         phase = .following
         unansweredCatchUps = 0
         catchUpRequestedAt = 0
+        announcedAt = now
         drainAhead(now: now)
         var directives: [Directive] = [acknowledgement()]
         // Changes buffered beyond a gap after the snapshot: ask for what is missing.
@@ -239,6 +246,10 @@ public struct ReplicaFollower: Sendable {
             phase = .catchingUp(requestedAt: now)
             return [catchUp(from: applied + 1)]
         case .following:
+            if ahead.isEmpty, incoming == nil, !confirmed, now - min(now, announcedAt) >= Self.announceMilliseconds {
+                announcedAt = now
+                return [catchUp(from: applied + 1)]
+            }
             guard !ahead.isEmpty || incoming != nil, now - min(now, catchUpRequestedAt) >= Self.retryMilliseconds else { return [] }
             incoming = nil
             unansweredCatchUps += 1

@@ -15,10 +15,29 @@ extension UnitStore {
         return directives
     }
 
-    /// A backup asked for a snapshot or a catch-up under follower `follow`.
-    public mutating func onFollowerRequest(backup: String, partition: Int, epoch: UInt64, follow: UInt64, now: UInt64) {
-        guard led[partition]?.store.epoch == epoch else { return }
+    /// A backup asked for a snapshot or a catch-up under follower `follow`. A request that
+    /// overtook the assignment naming its backup (they travel on different sockets) is kept
+    /// until that assignment arrives. A backup already in sync under that follower is told so
+    /// again (its confirmation may have been lost).
+    public mutating func onFollowerRequest(backup: String, partition: Int, epoch: UInt64, follow: UInt64, now: UInt64) -> [Directive] {
+        guard led[partition]?.store.epoch == epoch, led[partition]?.acks.backups[backup] != nil else {
+            if announced.count > 10_000 { announced.removeAll() }
+            if announced[partition]?.epoch != epoch { announced[partition] = (epoch, [:]) }
+            announced[partition]!.follows[backup] = follow
+            return []
+        }
         led[partition]!.acks.onFollowerRequest(backup: backup, follow: follow, now: now)
+        let state = led[partition]!.acks.backups[backup]
+        guard state?.standing == .inSync, state?.follow == follow else { return [] }
+        return [.confirmInSync(backup: backup, partition: partition, epoch: epoch, follow: follow)]
+    }
+
+    /// Applies the follower requests that arrived before the assignment that made `partition` led here.
+    mutating func applyAnnouncements(_ partition: Int, now: UInt64) {
+        guard let pending = announced.removeValue(forKey: partition), led[partition]?.store.epoch == pending.epoch else { return }
+        for (backup, follow) in pending.follows where led[partition]!.acks.backups[backup] != nil {
+            led[partition]!.acks.onFollowerRequest(backup: backup, follow: follow, now: now)
+        }
     }
 
     // MARK: - Backup side

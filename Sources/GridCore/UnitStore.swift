@@ -85,6 +85,8 @@ public struct UnitStore: Sendable {
     public internal(set) var leaseExpiry: UInt64 = 0
     /// Replies released while the lease had lapsed: sent once it is renewed.
     var releasedWithoutLease: [Int] = []
+    /// Follower requests that came before the assignment naming their backup, by partition.
+    var announced: [Int: (epoch: UInt64, follows: [String: UInt64])] = [:]
 
     /// - Parameter incarnation: this process's random id; follower ids start from it, so
     ///   no follower of a later process of the same unit reuses an id of an earlier one.
@@ -147,8 +149,11 @@ public struct UnitStore: Sendable {
         for partition in next.keys.sorted() {
             let assignment = next[partition]!
             switch assignment.lease.role {
-            case .primary: directives += lead(assignment, now: now)
-            case .backup: directives += follow(assignment, now: now)
+            case .primary:
+                directives += lead(assignment, now: now)
+                applyAnnouncements(partition, now: now)
+            case .backup:
+                directives += follow(assignment, now: now)
             }
         }
         assignments = next

@@ -59,14 +59,14 @@ extension ProcessingUnit {
                 }
             case .snapshotRequest(let unit, let partition, let epoch, let follow):
                 backupRoutingIDs[unit] = routingID
-                store.onFollowerRequest(backup: unit, partition: partition, epoch: epoch, follow: follow, now: now)
+                try carryOut(store.onFollowerRequest(backup: unit, partition: partition, epoch: epoch, follow: follow, now: now))
                 // Changes not yet published must go out first, or the backup would wait for them forever.
                 publishOutbox()
                 serveSnapshot(to: routingID, partition: partition, epoch: epoch)
             case .catchUpRequest(let unit, let partition, let epoch, let from, let dataEpoch, let follow):
                 if follow != 0 {
                     backupRoutingIDs[unit] = routingID
-                    store.onFollowerRequest(backup: unit, partition: partition, epoch: epoch, follow: follow, now: now)
+                    try carryOut(store.onFollowerRequest(backup: unit, partition: partition, epoch: epoch, follow: follow, now: now))
                 } else {
                     mirrorRoutingID = routingID
                 }
@@ -199,6 +199,8 @@ extension ProcessingUnit {
     // MARK: - Directives
 
     func carryOut(_ directives: [UnitStore.Directive]) throws(ZMQError) {
+        var loads: Set<Int> = []
+        defer { startColdStart(loads) }  // one pass over the database for all of them
         for directive in directives {
             switch directive {
             case .release(let token):
@@ -234,7 +236,7 @@ extension ProcessingUnit {
                 guard let routingID = backupRoutingIDs[backup] else { continue }
                 sendPeer(routingID, .inSync(partition: partition, epoch: epoch, follow: follow))
             case .load(let partition):
-                startColdStart([partition])
+                loads.insert(partition)
             }
         }
     }

@@ -58,11 +58,11 @@ final class UnitStoreTests: XCTestCase {
                     }
                 }
             case .toPrimary(_, .requestSnapshot(let partition, let epoch, let follow)):
-                primary.onFollowerRequest(backup: name, partition: partition, epoch: epoch, follow: follow, now: now)
+                confirm(primary.onFollowerRequest(backup: name, partition: partition, epoch: epoch, follow: follow, now: now), to: &backup, name: name)
                 guard let led = primary.led(partition), led.store.epoch == epoch else { continue }
                 released += carry(snapshot(led, to: &backup, partition: partition, now: now), backup: &backup, named: name, primary: &primary, now: now)
             case .toPrimary(_, .requestCatchUp(let partition, let epoch, let from, let dataEpoch, let follow)):
-                primary.onFollowerRequest(backup: name, partition: partition, epoch: epoch, follow: follow, now: now)
+                confirm(primary.onFollowerRequest(backup: name, partition: partition, epoch: epoch, follow: follow, now: now), to: &backup, name: name)
                 guard let led = primary.led(partition), led.store.epoch == epoch else { continue }
                 let answer: [UnitStore.Directive]
                 if let changes = led.catchUp(from: from, dataEpoch: dataEpoch) {
@@ -77,6 +77,12 @@ final class UnitStoreTests: XCTestCase {
             }
         }
         return released
+    }
+
+    private func confirm(_ directives: [UnitStore.Directive], to backup: inout UnitStore, name: String) {
+        for case .confirmInSync(name, let partition, let epoch, let follow) in directives {
+            backup.onInSync(partition: partition, epoch: epoch, follow: follow)
+        }
     }
 
     private func snapshot(_ led: UnitStore.Led, to backup: inout UnitStore, partition: Int, now: UInt64) -> [UnitStore.Directive] {
@@ -146,6 +152,35 @@ final class UnitStoreTests: XCTestCase {
         XCTAssertEqual(primary.led(0)?.acks.inSyncNames, ["b"], "it caught up through what was released without it")
         XCTAssertEqual(follower(backup, 0)?.data.get(bytes("k"))?.value, bytes("v"))
         XCTAssertEqual(follower(backup, 0)?.confirmed, true)
+    }
+
+    /// A backup's snapshot request can overtake the assignment that names it at its primary
+    /// (they come on different sockets): the primary keeps the follower id until the
+    /// assignment arrives, so the backup's acknowledgements count and it gets in sync.
+    func testAFollowerRequestBeforeTheAssignmentNamingItsBackupStillCounts() {
+        var primary = unit(incarnation: 100)
+        var backup = unit(incarnation: 200)
+        _ = primary.onAssign([primaryLease(0, epoch: 1, backups: [])], now: 0)
+        _ = put(&primary, Route(partition: 0, epoch: 1), "k", "v", now: 1)
+        let follow = backup.onAssign([backupLease(0, epoch: 1)], now: 2)
+        guard case .toPrimary(_, .requestSnapshot(0, 1, let id)) = follow.first else { return XCTFail("\(follow)") }
+        XCTAssertEqual(primary.onFollowerRequest(backup: "b", partition: 0, epoch: 1, follow: id, now: 3), [], "before the assignment")
+        _ = primary.onAssign([primaryLease(0, epoch: 1)], now: 4)
+        let snapshot = snapshot(primary.led(0)!, to: &backup, partition: 0, now: 5)
+        carry(snapshot, backup: &backup, primary: &primary, now: 5)
+        XCTAssertEqual(primary.led(0)?.acks.inSyncNames, ["b"])
+        XCTAssertEqual(follower(backup, 0)?.confirmed, true)
+    }
+
+    func testAnUnconfirmedFollowerRemindsItsPrimaryAndAConfirmedOneIsToldAgain() {
+        var (primary, backup) = pair()
+        _ = backup.onRegistering()   // forgets the confirmation
+        _ = backup.renewLease(until: lease, now: 0)
+        let reminder = backup.onTick(now: 10_000, resendAfterMilliseconds: 100)
+        XCTAssertEqual(reminder, [.toPrimary(primary: "p", .requestCatchUp(partition: 0, epoch: 1, from: 1, dataEpoch: 0, follow: 200))])
+        carry(reminder, backup: &backup, primary: &primary, now: 10_000)
+        XCTAssertEqual(follower(backup, 0)?.confirmed, true)
+        XCTAssertEqual(backup.onTick(now: 20_000, resendAfterMilliseconds: 100), [], "confirmed: no more reminders")
     }
 
     func testAnEmptyAssignmentDropsEverything() {

@@ -21,7 +21,10 @@ func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 /// Frequently used frames, in hex.
 enum Golden {
     static let mdpc01 = hex("4d 44 50 43 30 31")          // "MDPC01"
-    static let sgc01 = hex("53 47 43 30 31")              // "SGC01"
+    static let sgc01 = hex("53 47 43 30 31")              // "SGC01" (retired)
+    static let sgc02 = hex("53 47 43 30 32")              // "SGC02"
+    static let sgd02 = hex("53 47 44 30 32")              // "SGD02"
+    static let sgp02 = hex("53 47 50 30 32")              // "SGP02"
     static let mdpw01 = hex("4d 44 50 57 30 31")          // "MDPW01"
     static let customer = hex("63 75 73 74 6f 6d 65 72")  // "customer"
     static let customer1 = hex("63 75 73 74 6f 6d 65 72 2d 31") // "customer-1"
@@ -31,4 +34,9 @@ enum Golden {
     static let balance = hex("7b 22 62 61 6c 61 6e 63 65 22 3a 31 30 30 7d") // {"balance":100}
     static let correlation7 = hex("00 00 00 00 00 00 00 07")
     static let mmiService = hex("6d 6d 69 2e 73 65 72 76 69 63 65") // "mmi.service"
+    /// A request id frame: sequence 5, floor 3, client "app-1".
+    static let rid = hex("00 00 00 00 00 00 00 05  00 00 00 00 00 00 00 03  61 70 70 2d 31")
+    static let ridValue = RequestID(client: Array("app-1".utf8), sequence: 5, floor: 3)
+    /// The same id as MDP's optional frame: "RID:" then the id.
+    static let mdpRID = hex("52 49 44 3a") + rid
 }
