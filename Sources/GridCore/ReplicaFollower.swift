@@ -149,7 +149,9 @@ public struct ReplicaFollower: Sendable {
                     directives.append(catchUp(from: applied + 1))
                 }
             }
-            if applied > before { directives.append(acknowledgement()) }
+            // An answer is always acknowledged, even with nothing new: it may answer this
+            // follower's announcement, and the primary counts it only from its acknowledgement.
+            if applied > before || answered { directives.append(acknowledgement()) }
             return directives
         }
     }

@@ -183,6 +183,20 @@ final class UnitStoreTests: XCTestCase {
         XCTAssertEqual(backup.onTick(now: 20_000, resendAfterMilliseconds: 100), [], "confirmed: no more reminders")
     }
 
+    /// A backup dropped and added again while it was paused keeps its follower (same primary,
+    /// same epoch) and is up to date: the primary knows it again only by an acknowledgement,
+    /// which the answer to its reminder must bring even though nothing new is applied.
+    func testAnUpToDateBackupAddedAgainGetsInSyncThroughItsReminder() {
+        var (primary, backup) = pair()
+        _ = primary.onAssign([primaryLease(0, epoch: 1, backups: [])], now: 1)
+        _ = primary.onAssign([primaryLease(0, epoch: 1)], now: 2)   // added again: a new entry, no follower known
+        _ = backup.onRegistering()
+        _ = backup.renewLease(until: lease, now: 3)
+        XCTAssertEqual(primary.led(0)?.acks.inSyncNames, [])
+        carry(backup.onTick(now: 10_000, resendAfterMilliseconds: 100), backup: &backup, primary: &primary, now: 10_000)
+        XCTAssertEqual(primary.led(0)?.acks.inSyncNames, ["b"])
+    }
+
     func testAnEmptyAssignmentDropsEverything() {
         var (primary, backup) = pair()
         XCTAssertEqual(primary.onAssign([], now: 1), [])

@@ -69,6 +69,7 @@ final class WireFuzzTests: XCTestCase {
         [Golden.sgc01, Golden.correlation7, Golden.customer, Golden.get, Golden.key42],
         [[], Golden.mdpc01, Golden.customer, Golden.get, Golden.key42],
         [Golden.mdpc01, Golden.customer, Golden.mdpRID, Golden.put, Golden.key42, Golden.balance],
+        [[], Golden.mdpc01, Golden.customer, Golden.mdpRID, Golden.get, Golden.key42],
         [Golden.mdpc01, Golden.mmiService, Golden.customer],
         ClientWire.encodeDirectRequest(correlation: Golden.correlation7, requestID: Golden.ridValue, route: Route(partition: 17, epoch: 3),
                                        section: Golden.customer, operation: Golden.put, key: Golden.key42, arguments: [Golden.balance]),
@@ -375,7 +376,7 @@ final class WireFuzzTests: XCTestCase {
 
         // The generator must actually reach every branch, or the test proves little.
         XCTAssertEqual(tally["client native"], 0, "a native request always has an id")
-        for name in ["client native with id", "client mdpDelimited", "client mdpBare", "client mdpBare with id"] {
+        for name in ["client native with id", "client mdpDelimited", "client mdpDelimited with id", "client mdpBare", "client mdpBare with id"] {
             XCTAssertGreaterThan(tally[name], 50, "\(name) successes")
         }
         XCTAssertGreaterThan(tally["client drop"], 1_000)
@@ -413,8 +414,9 @@ final class WireFuzzTests: XCTestCase {
             }
         }
         // The whole seeds decode as what they are.
-        for name in ["client native with id", "client retired", "direct", "unit ready", "unit request", "unit heartbeat with echo", "unit report",
-                     "change with record", "commit", "snapshotChunk with table", "changes with record", "stored", "inSync", "seal"] {
+        for name in ["client native with id", "client mdpDelimited with id", "client mdpBare with id", "client retired", "direct", "unit ready",
+                     "unit request", "unit heartbeat with echo", "unit report", "change with record", "commit", "snapshotChunk with table",
+                     "changes with record", "stored", "inSync", "seal"] {
             XCTAssertGreaterThan(tally[name], 0, name)
         }
     }

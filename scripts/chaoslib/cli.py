@@ -65,6 +65,8 @@ def parse_args(argv=None):
     parser.add_argument("--keep", action="store_true", help="keep the run folder (its path is printed)")
     parser.add_argument("--verbose", action="store_true", help="more progress; log tails on a violation")
     parser.add_argument("--json", action="store_true", help="also print the summary as one JSON line")
+    parser.add_argument("--log-level", default="info", choices=["trace", "debug", "info", "notice", "warning", "error"],
+                        help="the grid processes' log level (default info)")
     parser.add_argument("--protocol", choices=["sgc02", "sgc01"], default="sgc02",
                         help="sgc01 only to try the harness against an old binary: it has no request ids, "
                              "so a resend may apply twice and show up as a violation")
@@ -107,7 +109,7 @@ class Run:
             raise HarnessError("no spacegrid binary (%s); build it or pass --binary" % (
                 self.args.binary or "looked in %s/.build/{release,debug}" % REPOSITORY))
         self.folder = tempfile.mkdtemp(prefix="spacegrid-chaos-")
-        self.grid = Grid(binary, self.folder)
+        self.grid = Grid(binary, self.folder, log_level=self.args.log_level)
         self.log("starting %s on %s in %s" % (binary, self.grid.endpoint, self.folder))
         self.grid.start()
         if not self.grid.wait_ready():

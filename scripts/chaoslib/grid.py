@@ -100,8 +100,9 @@ def tail(path, lines=20):
 class Grid:
     """One `spacegrid up` in a folder of its own."""
 
-    def __init__(self, binary, folder, ports=None):
+    def __init__(self, binary, folder, ports=None, log_level="info"):
         self.binary = binary
+        self.log_level = log_level
         self.folder = folder
         self.ports = ports or free_ports(3)
         self.endpoint = "tcp://127.0.0.1:%d" % self.ports[0]
@@ -118,7 +119,7 @@ class Grid:
         os.makedirs(self.run_folder, exist_ok=True)
         with open(self.up_out, "wb") as out:
             self.process = subprocess.Popen(
-                [self.binary, "up", self.topology, "--run-folder", self.run_folder],
+                [self.binary, "up", self.topology, "--run-folder", self.run_folder, "--log-level", self.log_level],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
 
     def wait_ready(self, timeout=READY_TIMEOUT):
