@@ -158,7 +158,7 @@ final class InProcessGridTests: XCTestCase {
         XCTAssertEqual(try client.call("customer", "put", key: "before", arguments: [Array("1".utf8)]).status, .ok)
 
         var random = SplitMix64(seed: 42)
-        let headers: [[UInt8]] = [Array("MDPC01".utf8), Array("SGC01".utf8), Array("MDPW01".utf8), [], [1], [2], [3], [4], [5], [0x10], Array("customer".utf8), Array("get".utf8)]
+        let headers: [[UInt8]] = [Array("MDPC01".utf8), Array("SGC02".utf8), Array("SGC01".utf8), Array("MDPW01".utf8), [], [1], [2], [3], [4], [5], [0x10], Array("customer".utf8), Array("get".utf8)]
         func frames() -> [[UInt8]] {
             (0..<Int(random.next() % 9)).map { _ in
                 if random.next() % 2 == 0 { return headers[Int(random.next() % UInt64(headers.count))] }
@@ -179,7 +179,8 @@ final class InProcessGridTests: XCTestCase {
             sent += 1
         }
         // Truncated real requests: every prefix of a valid native request.
-        let valid = ClientWire.encodeNativeRequest(correlation: [0, 0, 0, 0, 0, 0, 0, 9], section: "customer", operation: "put", key: Array("x".utf8), arguments: [Array("y".utf8)])
+        let valid = ClientWire.encodeNativeRequest(correlation: [0, 0, 0, 0, 0, 0, 0, 9], requestID: RequestID(client: Array("fuzz".utf8), sequence: 1),
+                                                   section: "customer", operation: "put", key: Array("x".utf8), arguments: [Array("y".utf8)])
         for length in 1..<valid.count { _ = try front.send(Array(valid.prefix(length)), blocking: true) }
         XCTAssertGreaterThan(sent, 2_000)
         // Drain whatever the broker answered, so the fuzzing sockets never block it.

@@ -117,7 +117,8 @@ final class DirectClientTests: XCTestCase {
         func request(partition: Int, epoch: UInt64, section: String = "customer", operation: String = "put") -> [[UInt8]] {
             correlation += 1
             return ClientWire.encodeDirectRequest(
-                correlation: ClientWire.correlation(correlation), route: Route(partition: partition, epoch: epoch),
+                correlation: ClientWire.correlation(correlation), requestID: RequestID(client: Array("direct-test".utf8), sequence: correlation),
+                route: Route(partition: partition, epoch: epoch),
                 section: Array(section.utf8), operation: Array(operation.utf8), key: key, arguments: [Array("{\"bad\":1}".utf8)])
         }
 
@@ -135,7 +136,7 @@ final class DirectClientTests: XCTestCase {
         XCTAssertEqual(section.status, .badRequest)
         // A route frame of the wrong size: 400 malformed, the correlation echoed.
         var malformed = request(partition: partition, epoch: own.epoch)
-        malformed[2] = [1, 2, 3]
+        malformed[3] = [1, 2, 3]
         let reply = try XCTUnwrap(try ask(malformed))
         XCTAssertEqual(reply.status, .badRequest)
         XCTAssertEqual(reply.correlation, malformed[1])

@@ -191,7 +191,7 @@ final class AcknowledgedWriter {
         counter += 1
         while keysInFlight.contains("w\(counter % keys)") { counter += 1 }
         let key = "w\(counter % keys)"
-        let id = try connection.send(section, "put", key: Array(key.utf8), arguments: [Array("\(counter)".utf8)])
+        let id = try connection.send(section, "put", key: Array(key.utf8), arguments: [Array("\(counter)".utf8)], requestID: nil)
         inFlight[id] = (key, counter, monotonicMilliseconds())
         keysInFlight.insert(key)
     }
