@@ -206,6 +206,12 @@ public final class ProcessingUnit {
             }
             try poller.poll(timeoutMilliseconds: tick)
 
+            // The replication stream first: changes a backup already received are applied before
+            // an ASSIGN that promotes it is read (in async mode its primary acknowledged them).
+            if poller.isReadable(2) { try drainSubscriber() }
+            for (index, (name, socket)) in peerList.enumerated() where poller.isReadable(peerBase + index) {
+                try drainPeer(name, socket)
+            }
             if poller.isReadable(0) {
                 for _ in 0..<512 {
                     guard try brokerSocket.receive(into: &frames) else { break }
@@ -215,10 +221,6 @@ public final class ProcessingUnit {
                 }
             }
             if poller.isReadable(1) { try drainReplicationRouter() }
-            if poller.isReadable(2) { try drainSubscriber() }
-            for (index, (name, socket)) in peerList.enumerated() where poller.isReadable(peerBase + index) {
-                try drainPeer(name, socket)
-            }
             if let workflowIndex, poller.isReadable(workflowIndex) { try drainWorkflowReplies() }
             if let clientIndex, poller.isReadable(clientIndex) { try drainDirectRequests() }
             try flushAcknowledgements()

@@ -7,11 +7,14 @@ import ZeroMQ
 /// Runs one request against the grid and turns failures into exit codes:
 /// 1 for a missing key, 2 for any other grid error, 3 when the grid is unreachable.
 enum OneRequest {
-    static func run(_ client: ClientOptions, _ section: String, _ operation: String, key: String, arguments: [[UInt8]]) throws -> GridReply {
+    static func run(_ client: ClientOptions, _ section: String, _ operation: String, key: String, arguments: [[UInt8]],
+                    requestID: String? = nil) throws -> GridReply {
         let context = Context()
         let connection = try GridConnection(context: context, endpoint: client.endpoint)
         defer { connection.close() }
-        let reply = try connection.call(section, operation, key: key, arguments: arguments, timeoutMilliseconds: client.timeout)
+        // A request id of the caller's: the same id again is applied once (its first reply comes back).
+        let id = requestID.map { RequestID(client: Array($0.utf8), sequence: 1) }
+        let reply = try connection.call(section, operation, key: key, arguments: arguments, requestID: id, timeoutMilliseconds: client.timeout)
         guard let error = reply.error else { return reply }
         switch error.status {
         case .notFound:
@@ -23,6 +26,14 @@ enum OneRequest {
         default:
             FileHandle.standardError.write(Data("spacegrid: error: \(error.status.rawValue) \(error.code): \(error.message)\n".utf8))
             throw ExitCode(error.status == .unavailable ? 3 : 2)
+        }
+    }
+
+    /// Checks a `--request-id`: 1 to 64 bytes.
+    static func validate(requestID: String?) throws {
+        guard let requestID else { return }
+        guard (1...RequestID.maximumClientBytes).contains(requestID.utf8.count) else {
+            throw ValidationError("--request-id must be 1 to \(RequestID.maximumClientBytes) bytes, got \(requestID.utf8.count)")
         }
     }
 
@@ -68,8 +79,15 @@ struct Put: ParsableCommand {
     @Argument(help: "The value; - reads it from standard input.") var value: String
     @Flag(help: "Print the result as JSON.") var json = false
 
+    @Option(name: .customLong("request-id"), help: ArgumentHelp(
+        "An id of yours for this request: sent again with the same id (a retry after a timeout), it is applied once.",
+        valueName: "id"))
+    var requestID: String?
+
+    func validate() throws { try OneRequest.validate(requestID: requestID) }
+
     func run() throws {
-        let reply = try OneRequest.run(client, section, "put", key: key, arguments: [OneRequest.value(value)])
+        let reply = try OneRequest.run(client, section, "put", key: key, arguments: [OneRequest.value(value)], requestID: requestID)
         if json {
             OneRequest.printJSON(["section": section, "key": key, "version": reply.version, "unit": reply.unit])
         } else {
@@ -86,8 +104,15 @@ struct Del: ParsableCommand {
     @Argument(help: "The key.") var key: String
     @Flag(help: "Print the result as JSON.") var json = false
 
+    @Option(name: .customLong("request-id"), help: ArgumentHelp(
+        "An id of yours for this request: sent again with the same id (a retry after a timeout), it is applied once.",
+        valueName: "id"))
+    var requestID: String?
+
+    func validate() throws { try OneRequest.validate(requestID: requestID) }
+
     func run() throws {
-        let reply = try OneRequest.run(client, section, "del", key: key, arguments: [])
+        let reply = try OneRequest.run(client, section, "del", key: key, arguments: [], requestID: requestID)
         if json {
             OneRequest.printJSON(["section": section, "key": key, "version": reply.version, "unit": reply.unit])
         } else {
@@ -108,8 +133,15 @@ struct Cas: ParsableCommand {
     @Argument(help: "The new value; - reads it from standard input.") var value: String
     @Flag(help: "Print the result as JSON.") var json = false
 
+    @Option(name: .customLong("request-id"), help: ArgumentHelp(
+        "An id of yours for this request: sent again with the same id (a retry after a timeout), it is applied once.",
+        valueName: "id"))
+    var requestID: String?
+
+    func validate() throws { try OneRequest.validate(requestID: requestID) }
+
     func run() throws {
-        let reply = try OneRequest.run(client, section, "cas", key: key, arguments: [Array(String(version).utf8), OneRequest.value(value)])
+        let reply = try OneRequest.run(client, section, "cas", key: key, arguments: [Array(String(version).utf8), OneRequest.value(value)], requestID: requestID)
         if json {
             OneRequest.printJSON(["section": section, "key": key, "version": reply.version, "unit": reply.unit])
         } else {
