@@ -11,7 +11,7 @@ public enum TailFormat {
     public static let previewLength = 60
 
     /// Fields of grid events printed first, in this order; the rest follow sorted.
-    static let leadingFields = ["unit", "section", "partition", "partitions", "epoch", "previous", "sequence", "complete", "reason"]
+    static let leadingFields = ["unit", "section", "partition", "partitions", "epoch", "previous", "sequence", "reason"]
 
     // MARK: - Text
 
@@ -136,26 +136,29 @@ public enum TailFormat {
     }
 }
 
-/// Text lines for a stream of events, with each burst of `grid.partition.promoted`
-/// events of one failover (same section, new primary and previous primary) folded
-/// into one line: a unit's death promotes hundreds of partitions at once.
+/// Text lines for a stream of events, with each burst of per-partition events of one
+/// failover (`grid.partition.promoted`, `orphaned` or `lost`, same section, unit and
+/// previous primary) folded into one line: a unit's death touches hundreds of partitions.
 public struct TailTextLines: Sendable {
-    private var promotions: [GridEvent] = []
+    private var burst: [GridEvent] = []
+
+    /// The per-partition events that fold.
+    static let folded: Set<String> = ["grid.partition.promoted", "grid.partition.orphaned", "grid.partition.lost"]
 
     public init() {}
 
-    /// Whether promotions are held back, waiting for the rest of their burst.
-    public var isHolding: Bool { !promotions.isEmpty }
+    /// Whether events are held back, waiting for the rest of their burst.
+    public var isHolding: Bool { !burst.isEmpty }
 
-    /// The lines `event` completes (none while a burst of promotions may still grow).
+    /// The lines `event` completes (none while a burst may still grow).
     public mutating func add(_ event: TailEvent) -> [String] {
-        if case .grid(let grid) = event, grid.topic == "grid.partition.promoted" {
-            if let first = promotions.first, !Self.sameFailover(first, grid) {
+        if case .grid(let grid) = event, Self.folded.contains(grid.topic) {
+            if let first = burst.first, !Self.sameBurst(first, grid) {
                 let lines = flush()
-                promotions = [grid]
+                burst = [grid]
                 return lines
             }
-            promotions.append(grid)
+            burst.append(grid)
             return []
         }
         return flush() + [TailFormat.text(event)]
@@ -163,25 +166,22 @@ public struct TailTextLines: Sendable {
 
     /// The lines still held back; call when the stream pauses.
     public mutating func flush() -> [String] {
-        guard let first = promotions.first else { return [] }
-        defer { promotions.removeAll() }
-        if promotions.count == 1 { return [TailFormat.text(.grid(first))] }
+        guard let first = burst.first else { return [] }
+        defer { burst.removeAll() }
+        if burst.count == 1 { return [TailFormat.text(.grid(first))] }
         var folded = first
-        let partitions = promotions.compactMap { $0.fields["partition"] }
-        let epochs = promotions.compactMap { $0.fields["epoch"]?.intValue }
+        let partitions = burst.compactMap { $0.fields["partition"] }
+        let epochs = burst.compactMap { $0.fields["epoch"]?.intValue }
         folded.fields["partition"] = nil
         folded.fields["sequence"] = nil
-        folded.fields["complete"] = nil
         folded.fields["partitions"] = .array(partitions)
         if let low = epochs.min(), let high = epochs.max() {
             folded.fields["epoch"] = low == high ? .int(low) : .string("\(low)...\(high)")
         }
-        let incomplete = promotions.filter { $0.fields["complete"] == .bool(false) }.count
-        if incomplete > 0 { folded.fields["incomplete"] = .int(Int64(incomplete)) }
         return [TailFormat.text(.grid(folded))]
     }
 
-    static func sameFailover(_ a: GridEvent, _ b: GridEvent) -> Bool {
-        a.section == b.section && a.unit == b.unit && a.fields["previous"] == b.fields["previous"]
+    static func sameBurst(_ a: GridEvent, _ b: GridEvent) -> Bool {
+        a.topic == b.topic && a.section == b.section && a.unit == b.unit && a.fields["previous"] == b.fields["previous"]
     }
 }

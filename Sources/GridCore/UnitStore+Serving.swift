@@ -40,7 +40,8 @@ extension UnitStore {
         guard leads(route) else {
             return .answer(.failure(.staleEpoch(partition: route.partition, epoch: route.epoch, current: assignments[route.partition]?.lease.epoch)), heldToken: nil)
         }
-        return leaseValid(now: now) ? nil : .waitForLease
+        // A claim from before the unit registered again waits for the assignment that confirms it.
+        return leaseValid(now: now) && led[route.partition]?.suspended == false ? nil : .waitForLease
     }
 
     private mutating func serve(route: Route, request: RequestID?, sync: Bool, now: UInt64, _ body: (inout PartitionStore) -> OperationOutcome) -> Served {

@@ -20,6 +20,10 @@ public struct UnitStore: Sendable {
         public var backups: [String]
         /// Waiting for its content from the database: nothing is served until it arrives.
         public var loading: Bool
+        /// Held from before the unit registered again: a claim, served only once an
+        /// assignment of the current registration confirms it (a lease renewed by a broker
+        /// that has not placed it yet must not validate a claim another broker deposed).
+        public var suspended = false
         /// The sequence the partition continues at or above once loaded.
         public var loadFloor: UInt64
         /// The commit index last published.
@@ -116,6 +120,7 @@ public struct UnitStore: Sendable {
         releasedWithoutLease.removeAll()
         for partition in led.keys.sorted() {
             directives += led[partition]!.acks.abandon().map { .abandon(token: $0) }
+            led[partition]!.suspended = true
         }
         for partition in followed.keys {
             followed[partition]!.follower.forgetConfirmation()
@@ -166,6 +171,7 @@ public struct UnitStore: Sendable {
         if led[partition] != nil, assignment.load == nil || led[partition]!.store.epoch == epoch {
             // Still led (the same epoch, or granted again to the holder after a broker restart).
             led[partition]!.store.epoch = epoch
+            led[partition]!.suspended = false
             led[partition]!.backups = assignment.backups
             let tokens = led[partition]!.acks.setBackups(assignment.members, now: now)
             return released(tokens, now: now)
@@ -290,7 +296,7 @@ public struct UnitStore: Sendable {
     public mutating func commitsToPublish(all: Bool, now: UInt64) -> [(partition: Int, epoch: UInt64, committed: UInt64)] {
         guard leaseValid(now: now) else { return [] }
         var result: [(Int, UInt64, UInt64)] = []
-        for partition in led.keys where !led[partition]!.loading {
+        for partition in led.keys where !led[partition]!.loading && !led[partition]!.suspended {
             let committed = led[partition]!.acks.committed
             guard all || committed != led[partition]!.publishedCommit else { continue }
             led[partition]!.publishedCommit = committed

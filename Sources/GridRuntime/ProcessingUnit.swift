@@ -324,11 +324,16 @@ public final class ProcessingUnit {
         let now = monotonicMilliseconds()
         let wasValid = store.leaseValid(now: now)
         try carryOut(store.renewLease(until: stamp + UInt64(configuration.leaseMilliseconds), now: now))
-        if !wasValid, store.leaseValid(now: now), !waitingForLease.isEmpty {
-            let parked = waitingForLease
-            waitingForLease.removeAll()
-            for request in parked { try onRequest(request) }
-        }
+        if !wasValid { try serveWaitingForLease() }
+    }
+
+    /// Tries again the requests that waited for the lease (or for an assignment to confirm
+    /// a partition held from before the unit registered again).
+    func serveWaitingForLease() throws(ZMQError) {
+        guard store.leaseValid(now: monotonicMilliseconds()), !waitingForLease.isEmpty else { return }
+        let parked = waitingForLease
+        waitingForLease.removeAll()
+        for request in parked { try onRequest(request) }
     }
 
     func onBrokerMessage(_ frames: [[UInt8]]) throws(ZMQError) {
@@ -345,10 +350,11 @@ public final class ProcessingUnit {
             try onRequest(ParkedRequest(client: client, envelope: envelope, route: route, requestID: RequestWire.decodeID(requestID),
                                         operationName: operationName, key: key, arguments: arguments, path: .broker))
         case .assign(let body):
-            // The lease first: what the new assignment starts (workflows resumed, requests
-            // served) needs it.
+            // The lease first: what the new assignment starts (workflows resumed) needs it;
+            // requests waiting for it are served once the assignment says what is led.
             try renewLease(stamp: body.stamp)
             try onAssign(body)
+            try serveWaitingForLease()
         case .heartbeat(let echo):
             if let echo { try renewLease(stamp: echo) }
         case .disconnect:

@@ -61,10 +61,11 @@ enum StatusReport {
         }
         if partitions {
             lines.append("")
-            var rows = [["SECTION", "PARTITION", "PRIMARY", "EPOCH", "BACKUPS"]]
+            var rows = [["SECTION", "PARTITION", "PRIMARY", "EPOCH", "BACKUPS (* in sync)"]]
             for section in status.sections {
                 for partition in section.partitions {
-                    rows.append([section.name, String(partition.partition), partition.primary ?? "-", String(partition.epoch), partition.backups.joined(separator: ",")])
+                    let backups = partition.backups.map { partition.inSync.contains($0) ? $0 + "*" : $0 }
+                    rows.append([section.name, String(partition.partition), partition.primary ?? "-", String(partition.epoch), backups.joined(separator: ",")])
                 }
             }
             lines.append(Table.render(rows))
@@ -98,6 +99,18 @@ enum StatusReport {
         }
         if missing > 0 {
             lines.append("\(missing) partitions have no backup (not enough live units)")
+        }
+        // A backup not in sync cannot be promoted: a failure of its primary then waits for it
+        // to come back, or starts the partition again from the database.
+        let catchingUp = status.sections.reduce(0) { total, section in
+            total + section.partitions.filter { $0.primary != nil && !$0.backups.isEmpty && $0.inSync.count < $0.backups.count }.count
+        }
+        if catchingUp > 0 {
+            lines.append("\(catchingUp) partitions have a backup not yet in sync (still catching up: it could not take over)")
+        }
+        let orphans = status.sections.reduce(0) { $0 + $1.partitions.filter { $0.primary == nil }.count }
+        if orphans > 0, status.sections.allSatisfy(\.placed) {
+            lines.append("\(orphans) partitions have no primary: waiting for a unit that holds them to come back (loss grace), then they start again from the database")
         }
         return lines.joined(separator: "\n")
     }

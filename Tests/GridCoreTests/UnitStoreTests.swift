@@ -235,6 +235,21 @@ final class UnitStoreTests: XCTestCase {
         XCTAssertFalse(primary.leaseValid(now: lease + 4))
     }
 
+    /// F1.3 after a re-registration: the new broker's heartbeats renew the lease before it has
+    /// placed anything; a partition held from before is only a claim (another broker may have
+    /// moved it) and serves nothing until an assignment of this registration confirms it.
+    func testAClaimFromBeforeRegisteringAgainServesOnlyOnceConfirmed() {
+        var (primary, _) = pair()
+        let route = Route(partition: 0, epoch: 1)
+        _ = primary.onRegistering()
+        _ = primary.renewLease(until: lease, now: 1)
+        XCTAssertEqual(put(&primary, route, "k", "v", now: 2), .waitForLease)
+        XCTAssertTrue(primary.commitsToPublish(all: true, now: 2).isEmpty, "a claim announces nothing")
+        _ = primary.onAssign([primaryLease(0, epoch: 1)], now: 3)
+        guard case .answer(let outcome, _) = put(&primary, route, "k", "v", now: 4) else { return XCTFail("confirmed: served") }
+        XCTAssertEqual(outcome.status, .ok)
+    }
+
     func testSyncHoldsTheReplyUntilTheBackupHasTheChange() {
         var (primary, backup) = pair()
         let route = Route(partition: 0, epoch: 1)

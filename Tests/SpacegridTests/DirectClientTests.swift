@@ -196,4 +196,61 @@ final class DirectClientTests: XCTestCase {
         XCTAssertGreaterThan(direct.retriedThroughBroker, 0, "requests to the killed unit went again through the broker")
         print("direct writer: \(direct.sentDirect) sent direct, \(direct.retriedThroughBroker) retried through the broker, \(writer.timedOut) timed out")
     }
+
+    /// F1.3: a primary paused beyond failure detection is deposed while a direct request for
+    /// it waits in its socket. Resumed, its lease has run out: it never acknowledges the
+    /// write (it answers 421, which sends the client through the broker), and the value the
+    /// new primary serves never includes it. Before leases it answered 200 in async mode and
+    /// the write vanished when it resynced.
+    func testAPausedPrimaryNeverAcknowledgesADirectWriteAfterItWasDeposed() throws {
+        let grid = try TestGrid(sections: """
+              customer:
+                units: 2
+                partitions: 7
+                backups: 1
+                mode: async
+            """, heartbeat: "50ms")
+        self.grid = grid
+        XCTAssertTrue(eventually(timeoutSeconds: 60) { grid.isWhole(backups: 1) }, grid.diagnostics)
+        let status = try XCTUnwrap(GridStatus(decoding: Array(try Spacegrid.run(["status", "--json", "--broker", grid.endpoint], timeoutSeconds: 10).stdout.utf8)))
+        let customer = try XCTUnwrap(status.sections.first { $0.name == "customer" })
+        let unit = try XCTUnwrap(customer.units.first { $0.primaries > 0 })
+        let ledHere = Set(customer.partitions.filter { $0.primary == unit.name }.map(\.partition))
+        let key = try XCTUnwrap((0..<1_000).lazy.map { Array("zombie-\($0)".utf8) }.first { ledHere.contains(Int(FNV1a.hash($0) % 7)) })
+        let partition = Int(FNV1a.hash(key) % 7)
+        let epoch = try XCTUnwrap(customer.partitions.first { $0.partition == partition }?.epoch)
+
+        kill(unit.pid, SIGSTOP)
+        var resumed = false
+        defer { if !resumed { kill(unit.pid, SIGCONT) } }
+        XCTAssertTrue(eventually(timeoutSeconds: 10) { grid.units()[unit.name]?.pid != unit.pid }, "\(unit.name) was not declared dead")
+        XCTAssertTrue(eventually(timeoutSeconds: 10) {
+            (try? GridStatus(decoding: Array(Spacegrid.run(["status", "--json", "--broker", grid.endpoint], timeoutSeconds: 10).stdout.utf8)))?
+                .sections.first { $0.name == "customer" }?.partitions.first { $0.partition == partition }?.primary.map { $0 != unit.name } ?? false
+        }, "the partition did not move")
+
+        // The stale table's direct write waits in the paused unit's socket.
+        let context = Context()
+        let socket = try Socket(context, .dealer, linger: 0)
+        defer { socket.close() }
+        try socket.connect(unit.clients)
+        let request = ClientWire.encodeDirectRequest(
+            correlation: ClientWire.correlation(1), requestID: RequestID(client: Array("zombie-test".utf8), sequence: 1),
+            route: Route(partition: partition, epoch: epoch), section: Array("customer".utf8), operation: Array("put".utf8),
+            key: key, arguments: [Array("from-the-zombie".utf8)])
+        XCTAssertEqual(try socket.send(request, blocking: true), .sent)
+        usleep(200_000)
+        kill(unit.pid, SIGCONT)
+        resumed = true
+
+        var poller = Poller()
+        poller.add(socket)
+        if try poller.poll(timeoutMilliseconds: 5_000) > 0, let frames = try socket.receive(), let reply = ClientWire.decodeNativeReply(frames) {
+            XCTAssertNotEqual(reply.status, .ok, "a deposed primary acknowledged a write: \(String(decoding: reply.payload, as: UTF8.self))")
+        }
+        let client = try GridConnection(context: context, endpoint: grid.endpoint)
+        defer { client.close() }
+        let read = try client.call("customer", "get", key: String(decoding: key, as: UTF8.self))
+        XCTAssertNotEqual(read.text, "from-the-zombie", "the new primary never took the deposed one's write")
+    }
 }

@@ -70,8 +70,8 @@ final class TailTests: XCTestCase {
         XCTAssertNil(selector.shown(event("grid.unit.dead", ["unit": .string("product-1"), "section": .string("product")])))
         XCTAssertNil(selector.shown(event("grid.partition.promoted", ["section": .string("customer"), "partition": .int(6)])))
         XCTAssertNotNil(selector.shown(event("grid.partition.promoted", ["section": .string("customer"), "partition": .int(5)])))
-        XCTAssertNil(selector.shown(event("grid.backup.caught_up", ["section": .string("customer"), "partitions": .array([.int(1), .int(2)])])))
-        XCTAssertNotNil(selector.shown(event("grid.backup.caught_up", ["section": .string("customer"), "partitions": .array([.int(5)])])))
+        XCTAssertNil(selector.shown(event("grid.backup.in_sync", ["section": .string("customer"), "partitions": .array([.int(1), .int(2)])])))
+        XCTAssertNotNil(selector.shown(event("grid.backup.in_sync", ["section": .string("customer"), "partitions": .array([.int(5)])])))
 
         let lease = { (section: String, partition: Int64) -> JSONValue in
             .object(["section": .string(section), "partition": .int(partition), "unit": .string("u"), "epoch": .int(1)])
@@ -121,12 +121,12 @@ final class TailTests: XCTestCase {
         XCTAssertEqual(object["value"] as? String, "\u{FF}ok")
 
         let grid = try parse(TailFormat.json(.grid(event("grid.partition.promoted", [
-            "section": .string("customer"), "partition": .int(3), "complete": .bool(true), "time_ms": .int(5),
+            "section": .string("customer"), "partition": .int(3), "sequence": .int(9), "time_ms": .int(5),
         ]))))
         XCTAssertEqual(grid["type"] as? String, "grid")
         XCTAssertEqual(grid["event"] as? String, "grid.partition.promoted")
         XCTAssertEqual(grid["partition"] as? Int, 3)
-        XCTAssertEqual(grid["complete"] as? Bool, true)
+        XCTAssertEqual(grid["sequence"] as? Int, 9)
         XCTAssertEqual(grid["time_ms"] as? Int, 5)
 
         let restarted = try parse(TailFormat.json(.brokerRestarted(pid: 12, previous: 11, timeMs: 9)))
@@ -146,7 +146,7 @@ final class TailTests: XCTestCase {
         func promoted(_ partition: Int64, previous: String = "customer-1") -> TailEvent {
             .grid(event("grid.partition.promoted", [
                 "section": .string("customer"), "partition": .int(partition), "unit": .string("customer-2"),
-                "previous": .string(previous), "epoch": .int(2), "sequence": .int(0), "complete": .bool(true),
+                "previous": .string(previous), "epoch": .int(2), "sequence": .int(0),
             ]))
         }
         XCTAssertEqual(lines.add(promoted(0)), [])
@@ -157,7 +157,7 @@ final class TailTests: XCTestCase {
         XCTAssertTrue(flushed[0].hasSuffix("  grid  partition.promoted  unit=customer-2 section=customer partitions=0,2 epoch=2 previous=customer-1"), flushed[0])
         let last = lines.add(.change(section: "customer", change: change(partition: 4, sequence: 1), timeMs: 0))
         XCTAssertEqual(last.count, 2)
-        XCTAssertTrue(last[0].contains("partition=4 epoch=2 previous=customer-3 sequence=0 complete=true"), last[0])
+        XCTAssertTrue(last[0].contains("partition=4 epoch=2 previous=customer-3 sequence=0"), last[0])
         XCTAssertEqual(lines.flush(), [])
     }
 
