@@ -14,7 +14,7 @@ extension GridConnection: PipelinedConnection {}
 
 /// A partition-aware ("smart") client: it learns the partition table from the
 /// broker's `grid status` and sends each request of a hash-partitioned section
-/// straight to the unit leading the key's partition (`SGD01`, PROTOCOL.md 1.6),
+/// straight to the unit leading the key's partition (`SGD02`, PROTOCOL.md 1.6),
 /// saving the broker's two hops.
 ///
 /// The broker stays the way in for everything else, and the fallback:

@@ -14,7 +14,7 @@
 ///    table is rebuilt from their reports): the unit claiming primary under the highest
 ///    epoch stays primary under that epoch, with the backups it counts in sync; without
 ///    one, a backup whose primary confirmed it in sync under that epoch is promoted.
-///    A partition with no such holder waits (rule 6) while an expected unit is missing;
+///    A partition with no such holder waits (rule 4) while an expected unit is missing;
 ///    once every expected unit has reported, it is leased afresh and loaded from the
 ///    database.
 /// 3. Only an in-sync backup is ever promoted. A backup is in sync when the primary

@@ -44,6 +44,13 @@ extension UnitStore {
         return leaseValid(now: now) && led[route.partition]?.suspended == false ? nil : .waitForLease
     }
 
+    /// Whether this unit may act for `partition` now (a workflow's next step, say): it leads
+    /// it, holds its content, has a lease, and no claim of it waits for confirmation.
+    public func mayServe(_ partition: Int, now: UInt64) -> Bool {
+        guard let led = led[partition] else { return false }
+        return !led.loading && !led.suspended && leaseValid(now: now)
+    }
+
     private mutating func serve(route: Route, request: RequestID?, sync: Bool, now: UInt64, _ body: (inout PartitionStore) -> OperationOutcome) -> Served {
         if let refused = admission(route: route, now: now) {
             if refused != .waitForLease { fencedRequests += 1 }

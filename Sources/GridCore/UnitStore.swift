@@ -244,8 +244,9 @@ public struct UnitStore: Sendable {
         // (a snapshot of it) is then recognised as holding a prefix of this history.
         let loaded = PartitionStore(partition: partition, epoch: current.store.epoch, sequence: start, entries: entries,
                                     lastEpoch: start > 0 ? current.store.epoch : nil)
-        led[partition] = Led(store: loaded,
-                             log: ReplicationLog(capacity: logCapacity), acks: acks, backups: current.backups, loading: false, loadFloor: current.loadFloor)
+        // A claim suspended by registering again stays so until an assignment confirms it.
+        led[partition] = Led(store: loaded, log: ReplicationLog(capacity: logCapacity), acks: acks, backups: current.backups, loading: false,
+                             suspended: current.suspended, loadFloor: current.loadFloor)
         return (true, released(tokens, now: now))
     }
 

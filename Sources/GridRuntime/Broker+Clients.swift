@@ -113,7 +113,21 @@ extension Broker {
             try refuse(request.client, request.envelope, .noPrimary(section: request.section, partition: request.partition))
             return
         }
-        waiting[PartitionKey(section: request.section, partition: request.partition), default: []].append(request)
+        let key = PartitionKey(section: request.section, partition: request.partition)
+        var queue = waiting.removeValue(forKey: key) ?? []
+        if let last = queue.last, last.arrival > request.arrival {
+            // Routed again after later requests were parked: it goes before them, so a
+            // connection's pipelined writes leave in the order they arrived.
+            var low = 0, high = queue.count
+            while low < high {
+                let middle = (low + high) / 2
+                if queue[middle].arrival <= request.arrival { low = middle + 1 } else { high = middle }
+            }
+            queue.insert(request, at: low)
+        } else {
+            queue.append(request)
+        }
+        waiting[key] = queue
         waitingCount += 1
     }
 

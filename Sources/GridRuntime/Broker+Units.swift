@@ -145,18 +145,26 @@ extension Broker {
         guard !names.isEmpty else { return }
         routesValid = false
         let stranded = inFlight.filter { gone.contains($0.value.unit) }.sorted { $0.value.request.arrival < $1.value.request.arrival }
-        for (number, _) in stranded { inFlight[number] = nil }
-        try apply(table.onUnitsDead(names, now: monotonicMilliseconds()))
-        for (_, entry) in stranded {
+        // The stranded requests join those parked while the units were unroutable, in arrival
+        // order, and all of them go out once the table has moved on.
+        var keys: Set<PartitionKey> = []
+        for (number, entry) in stranded {
+            inFlight[number] = nil
             var request = entry.request
             request.attempts += 1
             counters.rerouted += 1
             if request.attempts < Self.maximumAttempts {
-                try route(request)
+                keys.insert(PartitionKey(section: request.section, partition: request.partition))
+                try park(request)
             } else {
                 try refuse(request.client, request.envelope, .noPrimary(section: request.section, partition: request.partition))
             }
         }
+        let changes = table.onUnitsDead(names, now: monotonicMilliseconds())
+        try apply(changes)
+        // Partitions the table did not open (their primary lives elsewhere) release them too;
+        // those still without a primary park them again.
+        try releaseWaiting(keys)
     }
 
     // MARK: - Table changes

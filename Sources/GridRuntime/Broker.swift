@@ -143,10 +143,11 @@ public final class Broker {
         var lost: UInt64 = 0
     }
 
-    /// Binds the broker's three sockets as the topology says. With a run folder, the broker
-    /// takes its generation from it (one more than the last broker's).
-    public init(topology: Topology, context: Context, logger: Logger, requestWaitMilliseconds: UInt64 = 3_000, runFolder: String? = nil) throws(ZMQError) {
-        generation = runFolder.map { BrokerGeneration.next(runFolder: $0, logger: logger) } ?? 0
+    /// Binds the broker's three sockets as the topology says. `generation` comes from
+    /// `BrokerGeneration.next(runFolder:)` (one more than the last broker's); an in-process
+    /// grid without a run folder is generation 0.
+    public init(topology: Topology, context: Context, logger: Logger, requestWaitMilliseconds: UInt64 = 3_000, generation: UInt64 = 0) throws(ZMQError) {
+        self.generation = generation
         self.topology = topology
         self.logger = logger
         self.requestWaitMilliseconds = requestWaitMilliseconds

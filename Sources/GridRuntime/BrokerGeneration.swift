@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 
 #if canImport(Glibc)
 import Glibc
@@ -15,15 +14,32 @@ import Glibc
 /// did, and a late holder's epoch is always recognisably older than a new grant. It is the
 /// only state the broker keeps on disk; without a run folder (an in-process grid) the
 /// generation is 0.
-enum BrokerGeneration {
+public enum BrokerGeneration {
     static let fileName = "broker.generation"
 
+    /// Why a generation could not be taken: the broker must not start, since it could not
+    /// promise that its epochs are new.
+    public struct Failure: Error, CustomStringConvertible {
+        public let path: String
+        public let reason: String
+        public var description: String { "broker generation file \(path): \(reason)" }
+    }
+
     /// Reads the last generation, stores the next one durably, and returns it (0 for the
-    /// first broker of a run folder, whose epochs start at 1).
-    static func next(runFolder: String, logger: Logger) -> UInt64 {
+    /// first broker of a run folder, whose epochs start at 1). A file that cannot be read
+    /// or written stops the broker: guessing a generation could grant an epoch again.
+    public static func next(runFolder: String) throws(Failure) -> UInt64 {
         let path = (runFolder as NSString).appendingPathComponent(fileName)
-        let last = (try? String(contentsOfFile: path, encoding: .utf8)).flatMap { UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-        let next = last.map { $0 &+ 1 } ?? 0
+        var next: UInt64 = 0
+        if FileManager.default.fileExists(atPath: path) {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw Failure(path: path, reason: "cannot be read")
+            }
+            guard let last = UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)), last < (1 << 47) else {
+                throw Failure(path: path, reason: "holds '\(text.prefix(40))', not a generation; remove it only if no unit of the old grid still runs")
+            }
+            next = last + 1
+        }
         do {
             try FileManager.default.createDirectory(atPath: runFolder, withIntermediateDirectories: true)
             let temporary = path + ".tmp"
@@ -32,14 +48,12 @@ enum BrokerGeneration {
             try handle.synchronize()
             try handle.close()
             guard rename(temporary, path) == 0 else {
-                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path, "errno": errno])
+                throw Failure(path: path, reason: "cannot be replaced (errno \(errno))")
             }
+        } catch let failure as Failure {
+            throw failure
         } catch {
-            // Without it a restarted broker might reuse an epoch: say so loudly, and still
-            // take a generation above any the file could have held.
-            logger.error("cannot store the broker generation; epochs of a later restart may collide", metadata: [
-                "path": "\(path)", "error": "\(error)",
-            ])
+            throw Failure(path: path, reason: "cannot be written: \(error.localizedDescription)")
         }
         return next
     }

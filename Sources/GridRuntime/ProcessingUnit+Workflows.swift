@@ -113,6 +113,12 @@ extension ProcessingUnit {
             guard let frames = try socket.receive() else { return }
             guard let reply = ClientWire.decodeNativeReply(frames), let correlation = ClientWire.correlationValue(reply.correlation),
                   let pending = workflowCalls.removeValue(forKey: correlation) else { continue }
+            guard store.mayServe(pending.partition, now: monotonicMilliseconds()) else {
+                // Without a lease (or deposed) the unit decides nothing: the step is asked
+                // again later if it still leads, and its request id replays the same reply.
+                if store.led[pending.partition] != nil { workflowCalls[correlation] = pending }
+                continue
+            }
             guard let workflow = configuration.logic?.workflows[pending.workflow],
                   let entry = store.led[pending.partition]?.store.get(pending.key) else { continue }
             let decision = workflow.advance(pending.key, entry.value, pending.call.step, reply.status, reply.payload)
@@ -124,8 +130,11 @@ extension ProcessingUnit {
     func retryStaleWorkflowCalls(now: UInt64) throws(ZMQError) {
         let stale = workflowCalls.filter { now - min(now, $0.value.sentAt) >= Self.workflowRetryMilliseconds }
         for (correlation, pending) in stale {
+            guard store.mayServe(pending.partition, now: now) else {
+                if store.led[pending.partition] == nil { workflowCalls[correlation] = nil }
+                continue
+            }
             workflowCalls[correlation] = nil
-            guard store.led[pending.partition] != nil else { continue }
             try send(pending.call, workflow: pending.workflow, partition: pending.partition, key: pending.key, now: now)
         }
     }

@@ -268,6 +268,12 @@ public final class ProcessingUnit {
     /// the unit has no lease until the broker grants one: what waited for the old one is
     /// answered 421 (routed again, and by its request id applied once) or dropped.
     func connect() throws(ZMQError) {
+        // The claims are void until the broker answers. What waited is answered 421 on the
+        // old connection, the one the broker routed it by: on the new one, anything before
+        // READY comes from a routing id the broker does not know, which it answers
+        // DISCONNECT (and a second READY under our name fails over what the first was given).
+        try carryOut(store.onRegistering())
+        try refuseWaitingForLease()
         brokerSocket?.close()
         let socket = try Socket(context, .dealer, linger: 100)
         try socket.setHighWaterMarks(send: 200_000, receive: 200_000)
@@ -280,9 +286,7 @@ public final class ProcessingUnit {
             operations: configuration.logic?.operationNames ?? DataOperation.allCases.map(\.rawValue), pid: getpid(), publisher: publisherEndpoint,
             replication: replicationEndpoint, clients: clientEndpoint, holdings: store.holdings.map { ReportRecord(holding: $0) },
             incarnation: incarnation, stamp: now)
-        // The claims go out as they were; then they are void until the broker answers.
-        try carryOut(store.onRegistering())
-        try refuseWaitingForLease()
+        // The claims go out as they were.
         lastAssign = 0
         try send(.ready(section: configuration.section, unit: configuration.name, report: report))
         logger.info("unit registering", metadata: [

@@ -4,7 +4,7 @@ extension BenchReport {
         var lines = [
             "\(workload) on section \(section) at \(endpoint)",
             "  connections   \(connections) x \(depth) in flight, " + shape,
-            "  client        " + (direct ? "partition-aware: straight to each key's primary unit (SGD01), the broker as fallback" : "through the broker"),
+            "  client        " + (direct ? "partition-aware: straight to each key's primary unit (SGD02), the broker as fallback" : "through the broker"),
             "  duration      \(BenchFormat.fixed(grid.durationS, 2)) s measured after \(BenchFormat.fixed(warmupS, warmupS.rounded() == warmupS ? 0 : 1)) s of warm-up"
                 + (grid.interrupted ? " (interrupted)" : ""),
         ]

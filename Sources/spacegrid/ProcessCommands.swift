@@ -63,9 +63,15 @@ struct BrokerCommand: ParsableCommand {
         let logger = options.logger(label: "spacegrid.broker")
         ProcessSignals.install()
         let context = Context()
+        let generation: UInt64
         do {
-            let broker = try Broker(topology: topology, context: context, logger: logger,
-                                    runFolder: options.runFolder ?? DeploymentManager.defaultRunFolder(grid: topology.grid))
+            generation = try BrokerGeneration.next(runFolder: options.runFolder ?? DeploymentManager.defaultRunFolder(grid: topology.grid))
+        } catch {
+            logger.critical("broker cannot start: \(error)")
+            throw ExitCode(1)
+        }
+        do {
+            let broker = try Broker(topology: topology, context: context, logger: logger, generation: generation)
             try broker.run(until: .forProcess())
         } catch {
             logger.critical("broker failed: \(error)")

@@ -250,6 +250,39 @@ final class UnitStoreTests: XCTestCase {
         XCTAssertEqual(outcome.status, .ok)
     }
 
+    /// A load that finishes between registering again and the confirming assignment does
+    /// not confirm the claim: the partition stays suspended until the broker says so.
+    func testALoadFinishingAfterRegisteringAgainStaysSuspended() {
+        var store = unit()
+        _ = store.onAssign([primaryLease(3, epoch: 5, backups: [], load: 40)], now: 0)
+        _ = store.onRegistering()
+        _ = store.renewLease(until: lease, now: 1)
+        XCTAssertTrue(store.installLoaded(partition: 3, entries: [:], sequence: 12, now: 2).installed)
+        XCTAssertEqual(put(&store, Route(partition: 3, epoch: 5), "k", "v", now: 3), .waitForLease)
+        _ = store.onAssign([primaryLease(3, epoch: 5, backups: [])], now: 4)
+        guard case .answer(let outcome, _) = put(&store, Route(partition: 3, epoch: 5), "k", "v", now: 5) else { return XCTFail("confirmed") }
+        XCTAssertEqual(outcome.status, .ok)
+    }
+
+    /// What lets a workflow take its next step: leading the partition, its content loaded,
+    /// a lease, and no claim waiting for confirmation.
+    func testAWorkflowActsForAPartitionOnlyWhileItMayServeIt() {
+        var store = UnitStore(incarnation: 1)
+        _ = store.onAssign([primaryLease(3, epoch: 5, backups: [], load: 40)], now: 0)
+        XCTAssertFalse(store.mayServe(3, now: 1), "no lease yet")
+        _ = store.renewLease(until: 100, now: 1)
+        XCTAssertFalse(store.mayServe(3, now: 2), "loading")
+        _ = store.installLoaded(partition: 3, entries: [:], sequence: 0, now: 2)
+        XCTAssertTrue(store.mayServe(3, now: 3))
+        XCTAssertFalse(store.mayServe(4, now: 3), "not led here")
+        XCTAssertFalse(store.mayServe(3, now: 100), "the lease ran out")
+        _ = store.onRegistering()
+        _ = store.renewLease(until: 1_000, now: 101)
+        XCTAssertFalse(store.mayServe(3, now: 102), "a claim from before registering again")
+        _ = store.onAssign([primaryLease(3, epoch: 5, backups: [])], now: 103)
+        XCTAssertTrue(store.mayServe(3, now: 104))
+    }
+
     func testSyncHoldsTheReplyUntilTheBackupHasTheChange() {
         var (primary, backup) = pair()
         let route = Route(partition: 0, epoch: 1)

@@ -27,10 +27,17 @@ final class BrokerRoutingTests: XCTestCase {
             _ = try socket.send(UnitMessage.ready(section: section, unit: name, report: report).frames, blocking: true)
         }
 
-        /// The next message from the broker, skipping heartbeats (up to `timeout` ms).
+        private var lastBeat: UInt64 = 0
+
+        /// The next message from the broker, skipping heartbeats (up to `timeout` ms). The
+        /// fake unit heartbeats meanwhile, so a short liveness does not declare it dead.
         func next(timeout: Int = 5_000) throws -> UnitMessage? {
             let deadline = monotonicMilliseconds() + UInt64(timeout)
             while monotonicMilliseconds() < deadline {
+                if monotonicMilliseconds() - lastBeat >= 100 {
+                    lastBeat = monotonicMilliseconds()
+                    _ = try socket.send(UnitMessage.heartbeat().frames, blocking: true)
+                }
                 if let frames = try socket.receive() {
                     guard case .success(let message) = UnitMessage.decode(frames[...]) else { continue }
                     if case .heartbeat = message { continue }
@@ -61,7 +68,7 @@ final class BrokerRoutingTests: XCTestCase {
         }
     }
 
-    private func broker(_ context: Context, lossGrace: String = "100ms") throws -> (ServiceThread, Topology) {
+    private func broker(_ context: Context, lossGrace: String = "100ms", heartbeat: String = "1s", liveness: Int = 5) throws -> (ServiceThread, Topology) {
         let id = UUID().uuidString.prefix(8)
         let topology = try Topology.decode(yaml: """
             grid: routing
@@ -69,8 +76,8 @@ final class BrokerRoutingTests: XCTestCase {
               clients: inproc://clients-\(id)
               units: inproc://units-\(id)
               events: inproc://events-\(id)
-              heartbeat: 1s
-              liveness: 5
+              heartbeat: \(heartbeat)
+              liveness: \(liveness)
               loss_grace: \(lossGrace)
             sections:
               customer:
@@ -125,5 +132,29 @@ final class BrokerRoutingTests: XCTestCase {
         try second.reply(routed[0], payload: "new")
         let reply = try XCTUnwrap(try native.receive(timeoutMilliseconds: 5_000))
         XCTAssertEqual(reply.1.text, "new")
+    }
+
+    /// A unit killed with writes in flight: those sent before the broker saw its connection
+    /// go wait in the broker, those sent after wait parked (the unit is unroutable); when it
+    /// is declared dead all of them go to the next primary in the order they arrived.
+    func testRequestsInFlightAndParkedForADeadUnitKeepTheirOrder() throws {
+        let context = Context()
+        let (brokerThread, topology) = try broker(context, heartbeat: "200ms", liveness: 3)
+        defer { brokerThread.stop() }
+        let first = try FakeUnit(context: context, endpoint: topology.broker.units, section: "customer", name: "customer-1")
+        guard case .assign? = try first.next() else { return XCTFail("no ASSIGN") }
+        let native = try GridConnection(context: context, endpoint: topology.broker.clients)
+        defer { native.close() }
+        for index in 0..<100 { _ = try native.send("customer", "put", key: Array("k".utf8), arguments: [Array("\(index)".utf8)]) }
+        XCTAssertEqual(try first.requests(100).count, 100)
+        first.socket.close()  // kill -9: no goodbye
+        Thread.sleep(forTimeInterval: 0.1)
+        for index in 100..<200 { _ = try native.send("customer", "put", key: Array("k".utf8), arguments: [Array("\(index)".utf8)]) }
+
+        let second = try FakeUnit(context: context, endpoint: topology.broker.units, section: "customer", name: "customer-2")
+        defer { second.socket.close() }
+        let routed = try second.requests(200)
+        let order = routed.compactMap { $0.arguments.first.map { String(decoding: $0, as: UTF8.self) } }.compactMap(Int.init)
+        XCTAssertEqual(order, Array(0..<200), "the connection's writes keep their order")
     }
 }
