@@ -67,19 +67,31 @@ final class ValueProblemTests: XCTestCase {
               heartbeat: 100
               liveness: 1
               max_message_bytes: 512
+              loss_grace: 601s
             sections:
               customer:
                 units: 2
             """
         let found = problems(in: yaml)
-        XCTAssertEqual(found.map(\.line), [3, 4, 5, 6, 7, 8], found.map(\.description).joined(separator: "\n"))
-        XCTAssertEqual(found.map(\.column), [12, 10, 11, 14, 13, 22])
+        XCTAssertEqual(found.map(\.line), [3, 4, 5, 6, 7, 8, 9], found.map(\.description).joined(separator: "\n"))
+        XCTAssertEqual(found.map(\.column), [12, 10, 11, 14, 13, 22, 15])
         XCTAssertTrue(found[0].message.contains("broker: clients must start with tcp://, ipc:// or inproc://"))
         XCTAssertTrue(found[1].message.contains("must name a host and a port"))
         XCTAssertTrue(found[2].message.contains("has no address after ipc://"))
         XCTAssertTrue(found[3].message.contains("write 100ms"))
         XCTAssertTrue(found[4].message.contains("liveness must be between 2 and 20"))
         XCTAssertTrue(found[5].message.contains("max_message_bytes must be between 1024 and 268435456"))
+        XCTAssertTrue(found[6].message.contains("broker: loss_grace must be between 100ms and 600s, got 601s"), found[6].message)
+    }
+
+    /// How long an orphaned partition waits for a replica holding what it acknowledged.
+    func testLossGraceDefaultsToThreeSecondsAndIsRead() throws {
+        let plain = try Topology.decode(yaml: ProblemAssertions.head + "    units: 2\n")
+        XCTAssertEqual(plain.broker.lossGraceMilliseconds, 3_000)
+        let longer = ProblemAssertions.head.replacingOccurrences(of: "broker:\n", with: "broker:\n  loss_grace: 30s\n") + "    units: 2\n"
+        XCTAssertEqual(try Topology.decode(yaml: longer).broker.lossGraceMilliseconds, 30_000)
+        assertProblem(ProblemAssertions.head.replacingOccurrences(of: "broker:\n", with: "broker:\n  loss_grace: 50ms\n") + "    units: 2\n",
+                      at: 3, 15, "loss_grace must be between 100ms and 600s, got 50ms")
     }
 
     func testBadEndpointScheme() {

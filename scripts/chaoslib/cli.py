@@ -51,6 +51,22 @@ def positive(kind):
     return parse
 
 
+def count(text):
+    """An argparse type: a whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a whole number" % text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more, got %s" % text)
+    return value
+
+
+def default_direct(clients):
+    """About a third of the clients, at least one: 1 of 1..4, 2 of 5..7, 3 of 8..10..."""
+    return max(1, round(clients / 3))
+
+
 def parse_args(argv=None):
     """The command line; bad arguments exit 2 with a usage message."""
     parser = argparse.ArgumentParser(
@@ -70,7 +86,19 @@ def parse_args(argv=None):
     parser.add_argument("--protocol", choices=["sgc02", "sgc01"], default="sgc02",
                         help="sgc01 only to try the harness against an old binary: it has no request ids, "
                              "so a resend may apply twice and show up as a violation")
-    return parser.parse_args(argv)
+    parser.add_argument("--direct", type=count, metavar="N",
+                        help="how many of the clients send over the direct path (SGD02: straight to the key's "
+                             "primary unit, through the broker after a 421, a 503 or a timeout, with the same "
+                             "request id); default about a third of --clients, at least 1 (1 of the default 4); "
+                             "0: every client goes through the broker")
+    args = parser.parse_args(argv)
+    if args.direct is None:
+        args.direct = 0 if args.protocol == "sgc01" else default_direct(args.clients)
+    if args.direct > args.clients:
+        parser.error("--direct %d is more than --clients %d" % (args.direct, args.clients))
+    if args.direct and args.protocol == "sgc01":
+        parser.error("--direct needs request ids: it cannot go with --protocol sgc01")
+    return args
 
 
 def say(text):
@@ -134,9 +162,10 @@ class Run:
             connection.close()
 
     def start_workload(self):
+        """The clients; the last --direct of them use the direct path."""
         for index in range(self.args.clients):
             worker = Worker(self.context, self.grid.endpoint, "chaos-%d-%d" % (self.seed, index), self.seed,
-                            self.protocol, log=self.debug)
+                            self.protocol, log=self.debug, direct=index >= self.args.clients - self.args.direct)
             worker.start()
             self.workers.append(worker)
 
@@ -177,9 +206,10 @@ class Run:
         for worker in self.workers:
             connection = worker.connection
             if connection is not None:
-                self.debug("%s: %d operations, %d resends, %d 503s, %d late and %d unreadable replies" % (
+                self.debug("%s: %d operations, %d resends, %d 503s, %d late and %d unreadable replies%s" % (
                     worker.client_id, len(worker.history), connection.resends, connection.unavailable_replies,
-                    connection.late_replies, connection.bad_replies))
+                    connection.late_replies, connection.bad_replies,
+                    "; direct: %s" % connection.figures() if worker.direct else ""))
 
     def settle(self):
         """Waits for a whole grid and an idle mirror before the final reads."""
@@ -208,7 +238,8 @@ class Run:
         self.context = zmq.Context()
         self.nemesis = Nemesis(self.grid, self.rng, log=self.log)
         initial = self.open_accounts()
-        self.log("%d accounts open; workload of %d clients starts" % (len(initial), self.args.clients))
+        self.log("%d accounts open; workload of %d clients starts (%d of them direct)" % (
+            len(initial), self.args.clients, self.args.direct))
         started = time.monotonic()
         self.start_workload()
         slices = self.run_faults(started)
@@ -223,9 +254,16 @@ class Run:
         violations = checker.check_all(ops, initial, database, expected, self.t0)
         if unreadable:
             violations.append(unreadable)
-        return self.print_report(slices, ops, violations)
+        return self.print_report(slices, ops, violations, self.direct_figures())
 
-    def print_report(self, slices, ops, violations):
+    def direct_figures(self):
+        """The direct clients' operations by path, and their connections' counters (report.direct_summary)."""
+        direct = [worker for worker in self.workers if worker.direct]
+        return report.direct_summary(
+            len(direct), len(self.workers), [op for worker in direct for op in worker.history],
+            [worker.connection.figures() for worker in direct if worker.connection is not None])
+
+    def print_report(self, slices, ops, violations, direct=None):
         faults = sum(len(item.faults) for item in slices)
         not_whole = sum(1 for item in slices for fault in item.faults if not fault.whole)
         if not_whole:
@@ -241,9 +279,17 @@ class Run:
             report.write_violations(os.path.join(self.folder, "violations.json"), violations, self.t0)
             print("run folder kept: %s (history.jsonl, violations.json, up.out, run/logs)" % self.folder)
         table = report.rows(slices, ops, violations)
+        if direct is not None:
+            print(report.direct_line(direct))
+            if direct["clients"] and not direct["by_path"]["direct"]["ok"]:
+                say("chaos: warning: no operation succeeded over the direct path")
+            if direct["conflicting_replies"]:
+                say("chaos: warning: %d writes got two replies that disagree (direct and broker); run with "
+                    "--verbose to see them" % direct["conflicting_replies"])
         print(report.markdown_table(table))
         if self.args.json:
-            print(report.summary_json(report.summary(self.seed, self.args.duration, ops, faults, violations, table)))
+            print(report.summary_json(report.summary(self.seed, self.args.duration, ops, faults, violations, table,
+                                                     direct)))
         print(report.final_line(len(ops), faults, len(violations)), flush=True)
         return 1 if violations else 0
 

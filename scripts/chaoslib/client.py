@@ -87,16 +87,21 @@ class Connection:
             candidates.append(self.lowest_abandoned)
         return min(candidates)
 
-    def submit(self, op, operation, arguments=()):
-        """Sends a new request for `op` (its kind, key, section) and records its invoke time."""
+    def _number(self, op):
+        """A new request: its correlation and RID (kept for every copy of it); records `op`'s invoke time."""
         sequence = self.next_sequence
         rid = wire.encode_rid(sequence, self.floor(), self.client_id)
         self.next_sequence += 1
         correlation = wire.encode_correlation(self.next_correlation)
         self.next_correlation += 1
-        frames = wire.encode_request(correlation, rid, op.section, operation, op.key, arguments, self.protocol)
         now = time.monotonic()
         op.client, op.sequence, op.invoke = self.name, sequence, now
+        return correlation, rid, now
+
+    def submit(self, op, operation, arguments=()):
+        """Sends a new request for `op` (its kind, key, section) and records its invoke time."""
+        correlation, rid, now = self._number(op)
+        frames = wire.encode_request(correlation, rid, op.section, operation, op.key, arguments, self.protocol)
         self.pending[correlation] = Pending(op, frames, now)
         self._send(self.pending[correlation])
         return op
@@ -133,14 +138,20 @@ class Connection:
             soonest = min(soonest, resend, pending.first_sent + self.give_up_after)
         return soonest
 
-    def _on_reply(self, frames, now):
-        """Handles one reply; returns the op when it is now definite."""
+    def _decode(self, frames):
+        """The Reply in `frames`, or None (counted, logged) when it does not follow the protocol."""
         try:
-            reply = wire.decode_reply(frames)
+            return wire.decode_reply(frames)
         except wire.WireError as error:
             self.bad_replies += 1
             if self.log:
                 self.log("%s: unreadable reply (%s): %r" % (self.name, error, [bytes(f)[:40] for f in frames]))
+            return None
+
+    def _on_reply(self, frames, now):
+        """Handles one reply; returns the op when it is now definite."""
+        reply = self._decode(frames)
+        if reply is None:
             return None
         pending = self.pending.get(reply.correlation)
         if pending is None:
@@ -152,7 +163,11 @@ class Connection:
             pending.op.code = wire.error_code(reply.payload)
             pending.retry_at = now + self.rng.uniform(0.05, 0.2)
             return None
-        del self.pending[reply.correlation]
+        return self._complete(reply.correlation, pending, reply, now)
+
+    def _complete(self, correlation, pending, reply, now):
+        """Records a definite reply in the op, which is no longer pending; returns the op."""
+        del self.pending[correlation]
         op = pending.op
         op.complete = now
         op.status = reply.status
@@ -173,23 +188,34 @@ class Connection:
         """Gives up on requests past GIVE_UP_AFTER, resends the ones due; returns those given up."""
         given_up = []
         for correlation, pending in list(self.pending.items()):
-            if now - pending.first_sent >= self.give_up_after:
-                del self.pending[correlation]
-                op = pending.op
-                op.complete, op.outcome, op.status = now, UNKNOWN, 504
-                op.code = op.code or "timeout"
-                if self.lowest_abandoned is None or op.sequence < self.lowest_abandoned:
-                    self.lowest_abandoned = op.sequence
+            op = self._timer(correlation, pending, now)
+            if op is not None:
                 given_up.append(op)
-            elif pending.retry_at is not None and now >= pending.retry_at:
-                pending.retry_at, pending.last_sent = None, now
-                self.resends += 1
-                self._send(pending)
-            elif pending.retry_at is None and now - pending.last_sent >= self.resend_after:
-                pending.last_sent = now
-                self.resends += 1
-                self._send(pending)
         return given_up
+
+    def _timer(self, correlation, pending, now):
+        """One pending request's timers: the op when given up on, else None (resent when due)."""
+        if now - pending.first_sent >= self.give_up_after:
+            return self._give_up(correlation, pending, now)
+        if pending.retry_at is not None and now >= pending.retry_at:
+            pending.retry_at, pending.last_sent = None, now
+            self.resends += 1
+            self._send(pending)
+        elif pending.retry_at is None and now - pending.last_sent >= self.resend_after:
+            pending.last_sent = now
+            self.resends += 1
+            self._send(pending)
+        return None
+
+    def _give_up(self, correlation, pending, now):
+        """No definite answer in GIVE_UP_AFTER: the outcome is unknown, and the request holds the floor."""
+        del self.pending[correlation]
+        op = pending.op
+        op.complete, op.outcome, op.status = now, UNKNOWN, 504
+        op.code = op.code or "timeout"
+        if self.lowest_abandoned is None or op.sequence < self.lowest_abandoned:
+            self.lowest_abandoned = op.sequence
+        return op
 
     def call(self, op, operation, arguments=()):
         """One request, waited for: returns the op once it is definite or given up."""
@@ -217,9 +243,13 @@ class Worker(threading.Thread):
     cents, 5% account get. It never has two writes of one register key in flight.
     Every operation goes into `history` as it is sent, so the history is complete
     even when the run is interrupted.
+
+    With `direct`, its connection is a direct.DirectConnection: each request goes
+    straight to its partition's primary unit (SGD02), through the broker when that
+    fails; the operations and their record are the same.
     """
 
-    def __init__(self, context, endpoint, client_id, seed, protocol=wire.SGC02, log=None):
+    def __init__(self, context, endpoint, client_id, seed, protocol=wire.SGC02, log=None, direct=False):
         super().__init__(name=client_id, daemon=True)
         self.context = context
         self.endpoint = endpoint
@@ -227,6 +257,7 @@ class Worker(threading.Thread):
         self.rng = random.Random("%s/%s" % (seed, client_id))
         self.protocol = protocol
         self.log = log
+        self.direct = direct
         self.history = []
         self.stopping = threading.Event()   # finish what is in flight, start nothing new
         self.aborting = threading.Event()   # leave now (Ctrl-C)
@@ -237,7 +268,11 @@ class Worker(threading.Thread):
 
     def run(self):
         try:
-            self.connection = Connection(self.context, self.endpoint, self.client_id, self.rng, self.protocol, log=self.log)
+            if self.direct:
+                from .direct import DirectConnection  # it builds on Connection: imported here, not at the top
+                self.connection = DirectConnection(self.context, self.endpoint, self.client_id, self.rng, log=self.log)
+            else:
+                self.connection = Connection(self.context, self.endpoint, self.client_id, self.rng, self.protocol, log=self.log)
             try:
                 while not self.stopping.is_set() and not self.aborting.is_set():
                     while self.connection.in_flight < DEPTH:

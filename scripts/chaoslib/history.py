@@ -21,6 +21,12 @@ TRADE = "trade"      # customer trade (debits the account)
 ACCOUNT = "account"  # customer get (the account JSON)
 OPEN = "open"        # customer open (before the faults start)
 
+# The way a request went (PROTOCOL.md 1.6). Only for people reading a violation or
+# the report: the checker's rules are the same whatever the path.
+BROKER_PATH = "broker"      # SGC02 through the broker only
+DIRECT_PATH = "direct"      # SGD02 straight to the partition's primary unit, never through the broker
+FALLBACK_PATH = "fallback"  # sent direct first, then (same request id) through the broker
+
 REGISTER = "register"
 CUSTOMER = "customer"
 
@@ -59,6 +65,7 @@ class Op:
     unit: str = ""
     attempts: int = 0               # times the request was sent
     final: bool = False             # a read of the final check
+    path: str = BROKER_PATH         # how it was sent: broker, direct, or direct then broker (fallback)
 
     @property
     def section(self):
@@ -81,6 +88,8 @@ class Op:
             seen += " v%d" % self.version
         if self.attempts > 1:
             seen += " (sent %d times)" % self.attempts
+        if self.path != BROKER_PATH:
+            seen += " [%s]" % self.path
         if self.kind in (GET, ACCOUNT) and self.outcome == OK:
             seen += " %r" % self.payload[:80].decode("utf-8", "replace")
         return "%s %s/%s by %s #%d [%.3f..%s s]: %s" % (

@@ -3,7 +3,7 @@
 import bisect
 import json
 
-from .history import ACCOUNT, GET, OK, PUT, TRADE
+from .history import ACCOUNT, BROKER_PATH, DIRECT_PATH, FALLBACK_PATH, GET, OK, PUT, TRADE, UNKNOWN
 
 # The kinds whose unavailability is measured: register write, register read, trade.
 MEASURED = (PUT, GET, TRADE)
@@ -115,9 +115,9 @@ def format_violation(number, found):
     return "%d. [%s] %s: %s" % (number, found["rule"], found["key"], found["detail"])
 
 
-def summary(seed, duration, ops, faults, violations, table):
-    """The --json object."""
-    return {
+def summary(seed, duration, ops, faults, violations, table, direct=None):
+    """The --json object; `direct` (direct_summary) adds the direct path's figures."""
+    document = {
         "seed": seed,
         "duration": duration,
         "operations": len(ops),
@@ -126,6 +126,47 @@ def summary(seed, duration, ops, faults, violations, table):
         "per_nemesis": table,
         "longest_unavailability_ms": max([entry["longest_unavailability_ms"] for entry in table] or [0]),
     }
+    if direct is not None:
+        document["direct"] = direct
+    return document
+
+
+def direct_summary(clients, all_clients, ops, figures):
+    """The direct path's figures: `clients` of `all_clients` were direct; `ops` their operations, by the
+    path each took (history.Op.path); `figures` their connections' counters (DirectConnection.figures), summed.
+    """
+    by_path = {path: {"operations": 0, "ok": 0, "unknown": 0} for path in (DIRECT_PATH, FALLBACK_PATH, BROKER_PATH)}
+    for op in ops:
+        entry = by_path.setdefault(op.path, {"operations": 0, "ok": 0, "unknown": 0})
+        entry["operations"] += 1
+        entry["ok"] += op.outcome == OK
+        entry["unknown"] += op.outcome == UNKNOWN
+    document = {"clients": clients, "of_clients": all_clients, "operations": len(ops), "by_path": by_path,
+                "fallbacks": {}}
+    for name in ("sent_direct", "sent_broker", "answered_direct", "answered_broker", "late_direct_answers",
+                 "table_reads", "failed_table_reads", "conflicting_replies"):
+        document[name] = sum(figure.get(name, 0) for figure in figures)
+    for figure in figures:
+        for reason, number in figure.get("fallbacks", {}).items():
+            document["fallbacks"][reason] = document["fallbacks"].get(reason, 0) + number
+    return document
+
+
+def direct_line(direct):
+    """One line for a person: how the direct clients' operations went."""
+    if not direct["clients"]:
+        return "chaos: direct path: none of the %d clients" % direct["of_clients"]
+    paths = direct["by_path"]
+    reasons = ", ".join("%s %d" % item for item in sorted(direct["fallbacks"].items(), key=lambda item: -item[1]))
+    return ("chaos: direct path: %d of %d clients, %d operations: %d direct (%d ok, %d unknown), "
+            "%d sent direct then through the broker (%d ok, %d unknown%s), %d through the broker only "
+            "(no direct route then); %d late answers from a unit; %d table reads (%d failed)") % (
+        direct["clients"], direct["of_clients"], direct["operations"],
+        paths[DIRECT_PATH]["operations"], paths[DIRECT_PATH]["ok"], paths[DIRECT_PATH]["unknown"],
+        paths[FALLBACK_PATH]["operations"], paths[FALLBACK_PATH]["ok"], paths[FALLBACK_PATH]["unknown"],
+        "; why: " + reasons if reasons else "",
+        paths[BROKER_PATH]["operations"], direct["late_direct_answers"], direct["table_reads"],
+        direct["failed_table_reads"])
 
 
 def summary_json(document):
@@ -153,6 +194,7 @@ def write_history(path, ops, t0):
                 "complete": None if op.complete is None else round(op.complete - t0, 6),
                 "outcome": op.outcome, "status": op.status, "code": op.code, "version": op.version,
                 "payload": _text(op.payload), "unit": op.unit, "attempts": op.attempts, "final": op.final,
+                "path": op.path,
             }, separators=(",", ":")) + "\n")
 
 

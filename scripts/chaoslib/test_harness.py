@@ -63,6 +63,19 @@ class ArgumentTests(unittest.TestCase):
                 cli.parse_args(argv)
             self.assertEqual(raised.exception.code, 2, argv)
 
+    def test_direct_clients(self):
+        self.assertEqual(cli.parse_args([]).direct, 1)
+        self.assertEqual([cli.parse_args(["--clients", str(n)]).direct for n in (1, 2, 3, 4, 5, 6, 7, 8, 9, 12)],
+                         [1, 1, 1, 1, 2, 2, 2, 3, 3, 4])
+        self.assertEqual(cli.parse_args(["--direct", "0"]).direct, 0)
+        self.assertEqual(cli.parse_args(["--clients", "3", "--direct", "3"]).direct, 3)
+        self.assertEqual(cli.parse_args(["--protocol", "sgc01"]).direct, 0)
+        for argv in (["--direct", "-1"], ["--direct", "x"], ["--direct", "5"], ["--clients", "2", "--direct", "3"],
+                     ["--protocol", "sgc01", "--direct", "1"]):
+            with redirect_stderr(io.StringIO()), self.assertRaises(SystemExit) as raised:
+                cli.parse_args(argv)
+            self.assertEqual(raised.exception.code, 2, argv)
+
     def test_repository_is_the_parent_of_scripts(self):
         self.assertTrue(os.path.exists(os.path.join(cli.REPOSITORY, "scripts", "chaos")))
 
@@ -256,6 +269,39 @@ class ReportTests(unittest.TestCase):
         self.assertEqual((document["operations"], document["violations"], document["longest_unavailability_ms"]), (6, 2, 1900))
         self.assertEqual(json.loads(report.summary_json(document)), document)
         self.assertEqual(report.final_line(6, 3, 2), "chaos: 6 operations, 3 faults, 2 violations")
+
+    def test_direct_summary(self):
+        ops = [Op(PUT, "r1", outcome=OK, path="direct"), Op(GET, "r1", outcome=UNKNOWN, path="direct"),
+               Op(PUT, "r2", outcome=OK, path="fallback"), Op(TRADE, "a1", outcome=FAIL, path="broker")]
+        figures = [{"sent_direct": 3, "sent_broker": 1, "answered_direct": 1, "fallbacks": {"421 stale_epoch": 1},
+                    "table_reads": 4},
+                   {"sent_direct": 2, "fallbacks": {"421 stale_epoch": 2, "moved": 1}, "conflicting_replies": 0}]
+        direct = report.direct_summary(2, 4, ops, figures)
+        self.assertEqual(direct["by_path"], {"direct": {"operations": 2, "ok": 1, "unknown": 1},
+                                             "fallback": {"operations": 1, "ok": 1, "unknown": 0},
+                                             "broker": {"operations": 1, "ok": 0, "unknown": 0}})
+        self.assertEqual((direct["clients"], direct["of_clients"], direct["operations"], direct["sent_direct"],
+                          direct["table_reads"], direct["fallbacks"]),
+                         (2, 4, 4, 5, 4, {"421 stale_epoch": 3, "moved": 1}))
+        line = report.direct_line(direct)
+        self.assertTrue(line.startswith("chaos: direct path: 2 of 4 clients, 4 operations: 2 direct (1 ok, 1 unknown), "
+                                        "1 sent direct then through the broker (1 ok, 0 unknown; why: 421 stale_epoch 3, moved 1)"),
+                        line)
+        self.assertNotIn("violations", line)  # the summary line scripts read stays the only one
+        document = report.summary(7, 20.0, ops, 3, [], [], direct)
+        self.assertEqual(json.loads(report.summary_json(document))["direct"]["clients"], 2)
+        self.assertEqual(report.direct_line(report.direct_summary(0, 4, [], [])), "chaos: direct path: none of the 4 clients")
+
+    def test_history_file_has_the_path(self):
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "history.jsonl")
+            report.write_history(path, [Op(PUT, "r1", value=b"v", path="fallback", complete=1.0)], 0.0)
+            with open(path) as handle:
+                self.assertEqual(json.loads(handle.readline())["path"], "fallback")
+
+    def test_describe_names_the_path(self):
+        self.assertNotIn("[broker]", Op(PUT, "r1", value=b"v", outcome=OK, status=200).describe())
+        self.assertIn("[direct]", Op(PUT, "r1", value=b"v", outcome=OK, status=200, path="direct").describe())
 
     def test_slices_of_one_nemesis_add_up(self):
         slices = [report.Slice("mixed", 0.0, 5.0), report.Slice("mixed", 5.0, 9.0)]

@@ -1,8 +1,12 @@
-"""The native client protocol SGC02, as frames: no sockets here.
+"""The native client protocol SGC02, and direct requests SGD02, as frames: no sockets here.
 
 Request:  b"SGC02", correlation (1..32 B), RID, section, operation, key, args...
+Direct:   b"SGD02", correlation (1..32 B), RID, route, section, operation, key, args...
+          (to a unit's client ROUTER, PROTOCOL.md 1.6)
 RID:      sequence u64 BE | floor u64 BE | client id (1..64 B)
+Route:    partition u32 BE | epoch u64 BE (12 bytes)
 Reply:    b"SGC02", correlation (echoed), status (3 ASCII digits), payload, meta
+          (a unit answers a direct request in this same form)
 Meta:     version u64 BE | unit name (UTF-8); shorter than 8 bytes = version 0
 
 SGC01 (the old protocol: no RID frame) is kept only so the harness can be
@@ -14,7 +18,9 @@ import struct
 
 SGC02 = b"SGC02"
 SGC01 = b"SGC01"
+SGD02 = b"SGD02"
 U64_MAX = (1 << 64) - 1
+U32_MAX = (1 << 32) - 1
 
 
 class WireError(ValueError):
@@ -60,6 +66,28 @@ def encode_request(correlation, rid, section, operation, key, arguments=(), prot
     elif protocol != SGC01:
         raise ValueError("unknown protocol %r" % (protocol,))
     frames += [_text(section), _text(operation), _text(key)]
+    frames += [_text(argument) for argument in arguments]
+    return frames
+
+
+def encode_route(partition, epoch):
+    """The route frame of a direct request: the partition (u32) and the epoch (u64) the client believes lead it."""
+    if not 0 <= partition <= U32_MAX or not 0 <= epoch <= U64_MAX:
+        raise ValueError("route out of range: partition %r, epoch %r" % (partition, epoch))
+    return struct.pack(">IQ", partition, epoch)
+
+
+def encode_direct_request(correlation, rid, route, section, operation, key, arguments=()):
+    """The frames of one direct request (SGD02), for the unit leading the key's partition.
+
+    Correlation and RID are the very bytes the same request carries through the
+    broker, so a copy sent either way is one request to the grid.
+    """
+    if not 1 <= len(correlation) <= 32:
+        raise ValueError("correlation must be 1..32 bytes")
+    if len(route) != 12:
+        raise ValueError("a route frame is 12 bytes, got %d" % len(route))
+    frames = [SGD02, correlation, rid, route, _text(section), _text(operation), _text(key)]
     frames += [_text(argument) for argument in arguments]
     return frames
 
