@@ -137,13 +137,31 @@ public final class DeploymentManager {
         topology.database == nil ? [3_000, 1_000, 0] : [12_000, 1_000, 32_000]
     }
 
+    /// The exit status of a unit that stopped before the database held every change it
+    /// led (it gave up waiting for the mirror), or of a mirror that stopped with changes it
+    /// could not write: what is not in the database is lost to the next cold start.
+    public static let exitChangesNotStored: Int32 = 3
+
+    /// What a polite stop did.
+    public struct StopReport: Sendable {
+        /// Processes that exited by themselves.
+        public var stopped = 0
+        /// Processes still running after their group's grace, killed.
+        public var killed = 0
+        /// Units that exited with `exitChangesNotStored`.
+        public var changesNotStored: [String] = []
+        /// How the mirror ended: nil without one (or when it was not running), else its exit
+        /// (`exitChangesNotStored`: it could not write everything it held) or `killed`.
+        public var mirrorExit: ChildProcess.Exit?
+        public var mirrorKilled = false
+    }
+
     /// Stops units first, then the broker, then the mirror: SIGTERM, then SIGKILL for
     /// whatever of a group is left after its grace. `progress` is called about once a
-    /// second while a group takes long. Returns (stopped politely, killed).
-    public func stop(progress: (String) -> Void = { _ in }) -> (stopped: Int, killed: Int) {
+    /// second while a group takes long.
+    public func stop(progress: (String) -> Void = { _ in }) -> StopReport {
         stopping = true
-        var stopped = 0
-        var killed = 0
+        var report = StopReport()
         let groups: [[Int]] = [
             children.indices.filter { if case .unit = children[$0].kind { return true } else { return false } },
             children.indices.filter { children[$0].kind == .broker },
@@ -157,9 +175,13 @@ public final class DeploymentManager {
             var lastProgress = groupStart
             while group.contains(where: { children[$0].process != nil }) && monotonicMilliseconds() < groupDeadline {
                 for index in group {
-                    if let process = children[index].process, process.poll() != nil {
+                    if let process = children[index].process, let exit = process.poll() {
                         children[index].process = nil
-                        stopped += 1
+                        report.stopped += 1
+                        if exit == .code(Self.exitChangesNotStored), case .unit = children[index].kind {
+                            report.changesNotStored.append(children[index].name)
+                        }
+                        if children[index].kind == .mirror { report.mirrorExit = exit }
                     }
                 }
                 usleep(20_000)
@@ -175,10 +197,11 @@ public final class DeploymentManager {
                 var status: Int32 = 0
                 waitpid(process.pid, &status, 0)
                 children[index].process = nil
-                killed += 1
+                report.killed += 1
+                if children[index].kind == .mirror { report.mirrorKilled = true }
             }
         }
-        return (stopped, killed)
+        return report
     }
 
     private func makeDirectories(_ path: String) {

@@ -128,6 +128,9 @@ public final class Mirror {
         brokerClient = try GridConnection(context: context, endpoint: configuration.broker)
     }
 
+    /// After `run`: the changes it received and could not write before its drain limit.
+    public private(set) var changesNotStored = 0
+
     /// Mirrors until `signal` is raised, then writes what it holds (up to the drain limit).
     public func run(until signal: StopSignal) throws(ZMQError) {
         logger.info("mirror starting", metadata: [
@@ -161,6 +164,7 @@ public final class Mirror {
         for (_, peer) in peers { peer.socket.close() }
         subscriber.close()
         brokerClient.close()
+        changesNotStored = pendingChanges
         logger.info("mirror stopped", metadata: ["pending": "\(pendingChanges)"])
     }
 

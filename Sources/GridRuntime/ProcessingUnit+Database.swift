@@ -83,10 +83,14 @@ extension ProcessingUnit {
         }
     }
 
-    /// Partitions led here whose latest changes the database does not hold yet.
+    /// Partitions led here whose latest changes the database does not hold yet. A watermark
+    /// above this partition's sequence is not this history (the mirror stores only committed
+    /// changes, so only a branch of a deposed primary could put it there): it is pushed too,
+    /// and the catch-up, finding no common prefix, is a snapshot that replaces it.
     var partitionsAheadOfMirror: [Int] {
         store.led.compactMap { partition, led in
-            !led.loading && led.store.sequence > (mirrorStored[partition]?.sequence ?? 0) ? partition : nil
+            guard !led.loading, led.store.sequence > 0 else { return nil }
+            return mirrorStored[partition]?.sequence == led.store.sequence ? nil : partition
         }
     }
 
@@ -94,7 +98,8 @@ extension ProcessingUnit {
     /// led, pushing what it seems to miss (up to `mirrorWaitMilliseconds`), then ask it to
     /// seal them (a clean stop: the next cold start continues versions exactly). Without
     /// this, changes acknowledged just before a shutdown would exist only in memory.
-    func awaitMirror() {
+    /// Returns how many partitions the database still lacks changes of (0: all stored).
+    func awaitMirror() -> Int {
         let deadline = monotonicMilliseconds() + UInt64(configuration.mirrorWaitMilliseconds)
         var lastPush: UInt64 = 0
         var sealAskedAt: UInt64?
@@ -106,7 +111,7 @@ extension ProcessingUnit {
                 let unsealed = store.led.filter { !$0.value.loading && $0.value.store.sequence > 0 && mirrorStored[$0.key]?.sealed != true }
                 if unsealed.isEmpty {
                     logger.info("the database holds everything this unit led, sealed", metadata: ["grid.unit": "\(configuration.name)"])
-                    return
+                    return 0
                 }
                 if let routingID = mirrorRoutingID, sealAskedAt.map({ now - $0 >= 300 }) ?? true {
                     sealAskedAt = now
@@ -120,11 +125,11 @@ extension ProcessingUnit {
                         "grid.unit": "\(configuration.name)",
                     ])
                 } else {
-                    logger.error("stopping before the mirror stored everything", metadata: [
-                        "grid.unit": "\(configuration.name)", "partitions": "\(behind.count)",
+                    logger.error("stopping before the mirror stored everything: the latest changes of these partitions are not in the database", metadata: [
+                        "grid.unit": "\(configuration.name)", "partitions": "\(behind.sorted())",
                     ])
                 }
-                return
+                return behind.count
             }
             if let routingID = mirrorRoutingID, now - lastPush >= 300, !behind.isEmpty {
                 lastPush = now
@@ -141,7 +146,7 @@ extension ProcessingUnit {
                 if poller.isReadable(0) { try drainReplicationRouter() }
             } catch {
                 logger.error("replication socket failed while waiting for the mirror", metadata: ["error": "\(error)"])
-                return
+                return partitionsAheadOfMirror.count
             }
         }
     }

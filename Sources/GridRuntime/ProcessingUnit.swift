@@ -75,6 +75,9 @@ public final class ProcessingUnit {
 
     let configuration: Configuration
     let context: Context
+    /// After `run`: how many partitions this unit led whose latest changes the database
+    /// did not hold when it stopped (a stop that gave up waiting for the mirror).
+    public private(set) var partitionsNotStored = 0
     let logger: Logger
     var brokerSocket: Socket? { didSet { socketsChanged = true } }
     let publisher: Socket
@@ -253,7 +256,7 @@ public final class ProcessingUnit {
         try? send(.disconnect)
         brokerSocket?.close()
         brokerSocket = nil
-        if configuration.database != nil { awaitMirror() }
+        if configuration.database != nil { partitionsNotStored = awaitMirror() }
         for socket in peers.values { socket.close() }
         workflowClient?.close()
         publisher.close()

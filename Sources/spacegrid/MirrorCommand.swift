@@ -25,6 +25,7 @@ struct MirrorCommand: ParsableCommand {
         let logger = options.logger(label: "spacegrid.mirror")
         ProcessSignals.install()
         let context = Context()
+        var notStored = 0
         do {
             let mirror = try Mirror(
                 configuration: .init(broker: broker ?? topology.broker.clients, sections: topology.sections.map(\.name),
@@ -32,9 +33,12 @@ struct MirrorCommand: ParsableCommand {
                                      database: database.summary),
                 context: context, logger: logger, open: database.open)
             try mirror.run(until: .forProcess())
+            notStored = mirror.changesNotStored
         } catch {
             logger.critical("mirror failed: \(error)")
             throw ExitCode(1)
         }
+        // Said by the exit status too: `spacegrid up` reports it when the grid stops.
+        if notStored > 0 { throw ExitCode(DeploymentManager.exitChangesNotStored) }
     }
 }

@@ -104,6 +104,7 @@ struct UnitCommand: ParsableCommand {
         let database = try options.database(of: topology)
         ProcessSignals.install()
         let context = Context()
+        var notStored = 0
         do {
             var configuration = ProcessingUnit.Configuration(
                 section: section, name: name, broker: broker ?? topology.broker.units,
@@ -117,9 +118,15 @@ struct UnitCommand: ParsableCommand {
             configuration.leaseMilliseconds = topology.broker.leaseMilliseconds
             let unit = try ProcessingUnit(configuration: configuration, context: context, logger: logger)
             try unit.run(until: .forProcess())
+            notStored = unit.partitionsNotStored
         } catch {
             logger.critical("unit failed: \(error)")
             throw ExitCode(1)
+        }
+        if notStored > 0 {
+            // Said by the exit status too: `spacegrid up` reports it when the grid stops.
+            logger.error("unit stopped with changes the database does not hold", metadata: ["grid.unit": "\(name)", "partitions": "\(notStored)"])
+            throw ExitCode(DeploymentManager.exitChangesNotStored)
         }
         logger.info("unit stopped", metadata: ["grid.unit": "\(name)"])
     }

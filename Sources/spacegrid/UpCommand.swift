@@ -64,8 +64,8 @@ struct Up: ParsableCommand {
         do {
             try manager.startBroker()
             guard waitFor(manager, connection, { $0.brokerPid == manager.brokerPID }) != nil else {
-                let (stopped, killed) = manager.stop()
-                say("the broker did not come up; stopped \(stopped + killed) processes. See \(folder)/logs/broker.log")
+                let report = manager.stop()
+                say("the broker did not come up; stopped \(report.stopped + report.killed) processes. See \(folder)/logs/broker.log")
                 throw ExitCode(1)
             }
             try manager.startUnits()
@@ -76,8 +76,8 @@ struct Up: ParsableCommand {
         }
 
         guard let status = waitFor(manager, connection, { $0.ready && $0.brokerPid == manager.brokerPID }) else {
-            let (stopped, killed) = manager.stop()
-            say("grid did not become ready; stopped \(stopped + killed) processes. See \(folder)/logs/broker.log")
+            let report = manager.stop()
+            say("grid did not become ready; stopped \(report.stopped + report.killed) processes. See \(folder)/logs/broker.log")
             throw ExitCode(1)
         }
         if topology.database != nil { waitForColdStart(manager, connection) }
@@ -106,9 +106,21 @@ struct Up: ParsableCommand {
         }
         say("stopping grid '\(topology.grid)'")
         let stopStarted = monotonicMilliseconds()
-        let (stopped, killed) = manager.stop(progress: say)
+        let report = manager.stop(progress: say)
         let took = Double(monotonicMilliseconds() - stopStarted) / 1000
-        say("stopped \(stopped) processes in \(String(format: "%.1f", took)) s\(killed > 0 ? ", killed \(killed) that did not stop in time" : "")")
+        say("stopped \(report.stopped) processes in \(String(format: "%.1f", took)) s\(report.killed > 0 ? ", killed \(report.killed) that did not stop in time" : "")")
+        // Nothing acknowledged may vanish quietly: a stop that left changes out of the
+        // database says so, and exits non-zero.
+        let mirrorLeftChanges = report.mirrorKilled || report.mirrorExit == .code(DeploymentManager.exitChangesNotStored)
+        if !report.changesNotStored.isEmpty {
+            let after = mirrorLeftChanges ? "and the mirror stopped with changes it could not write"
+                : "the mirror then wrote everything it had received"
+            say("warning: \(report.changesNotStored.sorted().joined(separator: ", ")) gave up waiting for the database to store the "
+                + "changes they led (their logs name the partitions); \(after). Changes missing from the database are lost to the next start.")
+        } else if mirrorLeftChanges {
+            say("warning: the mirror stopped with changes it could not write (see \(folder)/logs/mirror.log); they are lost to the next start.")
+        }
+        if !report.changesNotStored.isEmpty || mirrorLeftChanges { throw ExitCode(DeploymentManager.exitChangesNotStored) }
     }
 
     /// Polls `grid status` until `condition` holds; nil on timeout, on a signal, or when the broker exits.

@@ -104,6 +104,7 @@ final class WriteBehindTests: XCTestCase {
         }
         grid.stop(keepFiles: true)
         XCTAssertFalse(grid.log.contains("killed"), "a process had to be killed:\n\(grid.log)")
+        XCTAssertEqual(grid.up.terminationStatus, 0, "a clean stop stored everything:\n\(grid.log)")
 
         try grid.launch()
         XCTAssertTrue(grid.log.contains("ready in"), grid.log)
@@ -243,6 +244,67 @@ final class WriteBehindTests: XCTestCase {
         try writer.drain()
         XCTAssertEqual(try writer.lostWrites(), [])
         try assertDatabaseMatchesGrid(backend, grid, section: section, keys: (0..<2_000).map { "w\($0)" })
+    }
+
+    /// F1.6: a polite stop while the database refuses writes. The units give up waiting
+    /// for the mirror after their limit and exit non-zero; `up` says so and exits 3. The
+    /// mirror, once the database is back, writes what it received, and the next start reads
+    /// every acknowledged write back with its version.
+    func testAStopThatCouldNotStoreEverythingSaysSoAndExitsNonZero() throws {
+        let section = uniqueSection()
+        let grid = try startGrid(.sqlite, section: section)
+        let context = Context()
+        let connection = try GridConnection(context: context, endpoint: grid.endpoint)
+        defer { connection.close() }
+        var acknowledged: [String: (value: String, version: UInt64)] = [:]
+        func put(_ key: String, _ value: String) throws {
+            let reply = try connection.call(section, "put", key: key, arguments: [Array(value.utf8)])
+            XCTAssertEqual(reply.status, .ok, reply.text)
+            acknowledged[key] = (value, reply.version)
+        }
+        for index in 0..<100 { try put("k\(index)", "{\"n\":\(index)}") }
+        let writing = eventually(timeoutSeconds: 30) { (self.mirrorSection(grid, section)?["pending_changes"] as? Int) == 0 }
+        XCTAssertTrue(writing, "the mirror did not store the first writes:\n\(grid.diagnostics)")
+
+        let path = grid.runFolder.appendingPathComponent("testgrid.sqlite").path
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.allowsUnsafeTransactions = true
+        let locker = try DatabaseQueue(path: path, configuration: configuration)
+        try locker.writeWithoutTransaction { try $0.execute(sql: "BEGIN EXCLUSIVE") }
+        var locked = true
+        defer { if locked { try? locker.writeWithoutTransaction { try $0.execute(sql: "ROLLBACK") } } }
+        for index in 0..<100 { try put("k\(index)", "{\"n\":\(index),\"late\":true}") }
+
+        let units = grid.units().values.map(\.pid)
+        XCTAssertEqual(units.count, 2)
+        kill(grid.up.processIdentifier, SIGTERM)
+        // The units wait for the mirror (10 s), then give up; the database comes back after.
+        let unitsGone = eventually(timeoutSeconds: 40) { units.allSatisfy { kill($0, 0) != 0 } }
+        XCTAssertTrue(unitsGone, "the units did not stop:\n\(grid.log)")
+        try locker.writeWithoutTransaction { try $0.execute(sql: "ROLLBACK") }
+        locked = false
+        XCTAssertTrue(eventually(timeoutSeconds: 60) { !grid.up.isRunning }, "up did not stop:\n\(grid.log)")
+        grid.up.waitUntilExit()
+        XCTAssertEqual(grid.up.terminationStatus, 3, grid.log)
+        XCTAssertTrue(grid.log.contains("gave up waiting for the database to store the changes they led"), grid.log)
+        XCTAssertTrue(grid.log.contains("the mirror then wrote everything it had received"), grid.log)
+        let unitLogs = try FileManager.default.contentsOfDirectory(atPath: grid.runFolder.appendingPathComponent("logs").path)
+            .filter { $0.hasPrefix(section) }
+            .map { (try? String(contentsOf: grid.runFolder.appendingPathComponent("logs/\($0)"), encoding: .utf8)) ?? "" }
+        XCTAssertTrue(unitLogs.contains { $0.contains("stopping before the mirror stored everything") }, "no unit said which partitions")
+
+        try grid.launch()
+        let again = try GridConnection(context: context, endpoint: grid.endpoint)
+        defer { again.close() }
+        var wrong: [String] = []
+        for (key, entry) in acknowledged.sorted(by: { $0.key < $1.key }) {
+            let reply = try again.call(section, "get", key: key)
+            if reply.status != .ok || reply.text != entry.value || reply.version != entry.version {
+                wrong.append("\(key): want \(entry.value) v\(entry.version), read \(reply.status.rawValue) \(reply.text) v\(reply.version)")
+            }
+        }
+        XCTAssertEqual(wrong, [], "acknowledged writes missing after the restart")
     }
 
     static func postgresScript(_ command: String, _ folder: String) throws {
