@@ -28,7 +28,10 @@ extension GridConnection: PipelinedConnection {}
 ///   died or was fenced), it is sent again through the broker, which routes it
 ///   to the new primary. Every copy carries the same request id, so a request the
 ///   old primary had applied is answered, not applied again. A request whose unit
-///   still leads its partition waits on.
+///   still leads its partition waits on, up to `patienceMilliseconds` in all, then
+///   goes through the broker too (its request id makes that safe).
+/// - a table read that fails (the broker restarting) keeps the last table, whose
+///   epochs the units check, and is tried again later, less often while it fails.
 ///
 /// Like its sockets, a connection belongs to the thread that created it.
 public final class DirectConnection: PipelinedConnection {
@@ -65,7 +68,9 @@ public final class DirectConnection: PipelinedConnection {
     }
 
     struct Request {
+        /// When it was last looked at (first sent, or found still led there).
         var sentAt: UInt64
+        var firstSentAt: UInt64
         /// Where it went: the unit's socket and the route it carried.
         var unit: Int
         var partition: Int
@@ -79,8 +84,13 @@ public final class DirectConnection: PipelinedConnection {
 
     /// The shortest time between two table refreshes after refusals.
     static let refreshMilliseconds: UInt64 = 1_000
-    /// How long a direct request waits for its unit before it goes through the broker.
+    /// The time between table reads after one failed: doubles while they fail, up to 8 s.
+    private var refreshInterval = refreshMilliseconds
+    /// How long a direct request waits for its unit before the table is read again.
     public var resendMilliseconds: UInt64 = 1_000
+    /// How long a direct request waits for a unit the table still names before it goes
+    /// through the broker anyway (a request the unit lost would otherwise wait for ever).
+    public var patienceMilliseconds: UInt64 = 5_000
     private var lastResendCheck: UInt64 = 0
 
     /// Connects to the broker at `endpoint` and reads the partition table from it.
@@ -109,7 +119,9 @@ public final class DirectConnection: PipelinedConnection {
         tables.values.reduce(0) { $0 + $1.targets.count { $0 != nil } }
     }
 
-    /// Reads `grid status` and rebuilds the tables; a failure leaves every request on the broker path.
+    /// Reads `grid status` and rebuilds the tables. A failed read keeps the last tables (a
+    /// unit refuses a route whose epoch is not its own, so an old table costs a detour, not
+    /// a wrong answer), and another read is due later.
     public func refresh() throws(ZMQError) {
         lastRefresh = monotonicMilliseconds()
         stale = false
@@ -117,9 +129,11 @@ public final class DirectConnection: PipelinedConnection {
         defer { connection.close() }
         let reply = try connection.call("grid", "status", key: "-", timeoutMilliseconds: 2_000)
         guard reply.status == .ok, let status = GridStatus(decoding: reply.payload) else {
-            tables = [:]
+            stale = true
+            refreshInterval = min(refreshInterval * 2, 8_000)
             return
         }
+        refreshInterval = Self.refreshMilliseconds
         var next: [String: Table] = [:]
         for section in status.sections where section.partitioning == "hash" {
             var endpoints: [String: String] = [:]
@@ -149,7 +163,7 @@ public final class DirectConnection: PipelinedConnection {
     /// Sends a request without waiting, straight to its partition's primary when the table knows it.
     @discardableResult
     public func send(_ section: String, _ operation: String, key: [UInt8], arguments: [[UInt8]] = [], requestID: RequestID? = nil) throws(ZMQError) -> UInt64 {
-        if stale, monotonicMilliseconds() - lastRefresh >= Self.refreshMilliseconds { try refresh() }
+        if stale, monotonicMilliseconds() - lastRefresh >= refreshInterval { try refresh() }
         let correlation = nextCorrelation
         nextCorrelation &+= 1
         let id = requestID ?? requests.issue(correlation)
@@ -159,10 +173,13 @@ public final class DirectConnection: PipelinedConnection {
                 correlation: ClientWire.correlation(correlation), requestID: id, route: Route(partition: partition, epoch: target.epoch),
                 section: Array(section.utf8), operation: Array(operation.utf8), key: key, arguments: arguments)
             _ = try units[target.unit].send(frames, blocking: true)
-            direct[correlation] = Request(sentAt: monotonicMilliseconds(), unit: target.unit, partition: partition, epoch: target.epoch, section: section,
-                                          operation: operation, key: key, arguments: arguments, requestID: id)
+            let now = monotonicMilliseconds()
+            direct[correlation] = Request(sentAt: now, firstSentAt: now, unit: target.unit, partition: partition, epoch: target.epoch,
+                                          section: section, operation: operation, key: key, arguments: arguments, requestID: id)
             sentDirect += 1
         } else {
+            // A partition without a primary when the table was read has one by now, most likely.
+            if tables[section] != nil { stale = true }
             try sendThroughBroker(correlation, id, section, operation, key: key, arguments: arguments)
             sentThroughBroker += 1
         }
@@ -212,10 +229,10 @@ public final class DirectConnection: PipelinedConnection {
         let overdue = direct.filter { now - min(now, $0.value.sentAt) >= resendMilliseconds }
         guard !overdue.isEmpty else { return }
         // At most one table read per refresh interval, however many requests fall due.
-        if now - lastRefresh >= Self.refreshMilliseconds { try refresh() }
+        if now - lastRefresh >= refreshInterval { try refresh() }
         for (correlation, request) in overdue.sorted(by: { $0.key < $1.key }) {
             let target = tables[request.section].flatMap { $0.targets.indices.contains(request.partition) ? $0.targets[request.partition] : nil }
-            if let target, target.unit == request.unit, target.epoch == request.epoch {
+            if let target, target.unit == request.unit, target.epoch == request.epoch, now - min(now, request.firstSentAt) < patienceMilliseconds {
                 // Still led there: the unit is slow, not gone. Look again later.
                 direct[correlation]?.sentAt = now
                 continue

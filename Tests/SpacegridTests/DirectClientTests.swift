@@ -152,6 +152,32 @@ final class DirectClientTests: XCTestCase {
         XCTAssertEqual(good.status, .ok)
     }
 
+    /// A table read that fails (the broker paused) keeps the last table: the connection
+    /// still goes straight to the primaries afterwards, not through the broker for good.
+    func testAFailedTableReadKeepsTheDirectPath() throws {
+        // A 2 s heartbeat: the pause below is no failure to the broker, and leases hold.
+        let grid = try startGrid(heartbeat: "2s")
+        let brokerPID = try XCTUnwrap(grid.brokerPID())
+        let context = Context()
+        let direct = try DirectConnection(context: context, endpoint: grid.endpoint)
+        defer { direct.close() }
+        XCTAssertEqual(direct.directPartitions, 31)
+        kill(brokerPID, SIGSTOP)
+        var paused = true
+        defer { if paused { kill(brokerPID, SIGCONT) } }
+        try direct.refresh()  // unanswered: it fails after its 2 s
+        kill(brokerPID, SIGCONT)
+        paused = false
+        XCTAssertEqual(direct.directPartitions, 31, "the last table is kept")
+        for index in 0..<20 {
+            let id = try direct.send("customer", "put", key: Array("after-\(index)".utf8), arguments: [Array("{\"n\":\(index)}".utf8)])
+            let (replyID, reply) = try XCTUnwrap(try direct.receive(timeoutMilliseconds: 10_000), "put \(index) unanswered")
+            XCTAssertEqual(replyID, id)
+            XCTAssertEqual(reply.status, .ok, reply.text)
+        }
+        XCTAssertEqual(direct.sentDirect, 20, "every request went straight to its primary")
+    }
+
     func testASlowPrimaryIsWaitedForNotBypassed() throws {
         // A 2 s heartbeat: the broker declares a unit dead only after 6 s of silence.
         let grid = try startGrid(heartbeat: "2s")
