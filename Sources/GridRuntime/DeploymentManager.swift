@@ -110,7 +110,10 @@ public final class DeploymentManager {
                 guard !stopping else { continue }
                 let ranFor = now - min(now, children[index].startedAt)
                 let failures = ranFor < 10_000 ? children[index].restarts : 0
-                let delay = min(5_000, 100 << min(failures, 6))
+                // A crash loop backs off. The broker's back-off stays short: nothing is routed
+                // and no failure is detected while it is down.
+                let ceiling = children[index].kind == .broker ? 1_000 : 5_000
+                let delay = min(ceiling, 100 << min(failures, 6))
                 children[index].restartAt = now + UInt64(delay)
             }
             if !stopping, children[index].process == nil, let due = children[index].restartAt, now >= due {

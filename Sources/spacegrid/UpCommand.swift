@@ -94,6 +94,8 @@ struct Up: ParsableCommand {
             """)
         fflush(nil)
 
+        var liveness = BrokerLiveness(limitMilliseconds: BrokerLiveness.limit(
+            heartbeatMilliseconds: topology.broker.heartbeatMilliseconds, liveness: topology.broker.liveness))
         while ProcessSignals.pending == 0 {
             for event in manager.supervise(now: monotonicMilliseconds()) {
                 switch event {
@@ -102,6 +104,7 @@ struct Up: ParsableCommand {
                 case .restartFailed(let name, let reason): say("\(name) could not be restarted: \(reason)")
                 }
             }
+            probe(&liveness, connection, manager)
             usleep(50_000)
         }
         say("stopping grid '\(topology.grid)'")
@@ -121,6 +124,25 @@ struct Up: ParsableCommand {
             say("warning: the mirror stopped with changes it could not write (see \(folder)/logs/mirror.log); they are lost to the next start.")
         }
         if !report.changesNotStored.isEmpty || mirrorLeftChanges { throw ExitCode(DeploymentManager.exitChangesNotStored) }
+    }
+
+    /// Asks the broker `grid ping` once a second, without waiting; kills it (`up` then
+    /// restarts it) when it has not answered for the limit: paused or wedged.
+    private func probe(_ liveness: inout BrokerLiveness, _ connection: GridConnection, _ manager: DeploymentManager) {
+        let now = monotonicMilliseconds()
+        liveness.observe(pid: manager.brokerPID, now: now)
+        while let reply = try? connection.receive(timeoutMilliseconds: 0) {
+            _ = reply
+            liveness.answered(now: now)
+        }
+        if liveness.shouldAsk(now: now), (try? connection.send("grid", "ping", key: Array("-".utf8))) != nil {
+            liveness.asked(now: now)
+        }
+        if let pid = liveness.unresponsive(now: now) {
+            say("broker (pid \(pid)) has not answered for \(liveness.limitMilliseconds / 1000) s (paused or wedged): killing it")
+            kill(pid, SIGKILL)
+            liveness.observe(pid: nil, now: now)
+        }
     }
 
     /// Polls `grid status` until `condition` holds; nil on timeout, on a signal, or when the broker exits.

@@ -143,6 +143,26 @@ final class UpTests: XCTestCase {
         XCTAssertFalse(text.contains("did not stop in time"), text)
     }
 
+    /// F4: a paused (SIGSTOP) broker keeps its ports, so nothing could replace it and
+    /// routing and failure detection would never come back. `up` asks it `grid ping` every
+    /// second and kills it after 5 s without an answer; its successor serves.
+    func testAPausedBrokerIsKilledAndReplaced() throws {
+        let (endpoint, output) = try startGrid()
+        let before = try XCTUnwrap(statusJSON(endpoint)["broker_pid"] as? Int)
+        kill(Int32(before), SIGSTOP)
+        defer { kill(Int32(before), SIGCONT) }
+        let replaced = try eventually(timeoutSeconds: 40) {
+            guard let status = try? Spacegrid.run(["status", "--json", "--broker", endpoint], timeoutSeconds: 5), status.status == 0,
+                  let json = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any] else { return false }
+            return (json["broker_pid"] as? Int).map { $0 != before } == true && json["ready"] as? Bool == true
+        }
+        let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
+        XCTAssertTrue(replaced, "the paused broker was not replaced:\n\(text)")
+        XCTAssertTrue(text.contains("has not answered for 5 s (paused or wedged): killing it"), text)
+        let put = try Spacegrid.run(["put", "customer", "42", "{}", "--broker", endpoint])
+        XCTAssertEqual(put.status, 0, put.stderr)
+    }
+
     func testValidateReportsProblemsWithLinesAndExitsNonZero() throws {
         let broken = folder.appendingPathComponent("broken.yaml")
         try """
