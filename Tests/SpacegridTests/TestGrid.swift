@@ -146,6 +146,8 @@ final class AcknowledgedWriter {
     /// The newest acknowledged counter per key, and when each ack arrived (ms, monotonic).
     private(set) var acknowledged: [String: Int] = [:]
     private(set) var ackTimes: [UInt64] = []
+    /// When each key's newest acknowledgement arrived (ms, monotonic).
+    private(set) var lastAcknowledgedAt: [String: UInt64] = [:]
     private var inFlight: [UInt64: (key: String, counter: Int, sentAt: UInt64)] = [:]
     private var keysInFlight: Set<String> = []
     private(set) var errors: [String] = []
@@ -215,6 +217,7 @@ final class AcknowledgedWriter {
         if let killedAt, request.sentAt + latency >= killedAt { slowestAfterKill = max(slowestAfterKill, latency) }
         if reply.status == .ok {
             acknowledged[request.key] = max(acknowledged[request.key] ?? 0, request.counter)
+            lastAcknowledgedAt[request.key] = now
             ackTimes.append(now)
         } else if errors.count < 20 {
             errors.append("\(reply.status.rawValue) \(reply.text)")
