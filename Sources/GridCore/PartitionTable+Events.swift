@@ -22,6 +22,7 @@ extension PartitionTable {
         changes.append(.unitJoined(section: section, unit: unit))
         if state.firstJoin == nil { state.firstJoin = now }
         sections[section] = state
+        refreshDraining(section: section)
         if state.placed {
             changes += adoptOrphans(section: section, returning: unit, now: now)
             changes += fillBackups(section: section)
@@ -39,11 +40,17 @@ extension PartitionTable {
         guard let section = unitSections[unit], var state = sections[section] else { return [] }
         var changes: [TableChange] = []
         var next: [Int: Holding] = [:]
+        var handedOver: [(partition: Int, sequence: UInt64)] = []
         for holding in holdings where state.slots.indices.contains(holding.partition) {
             next[holding.partition] = holding
             let partition = holding.partition
             state.slots[partition].lastSequence = max(state.slots[partition].lastSequence, holding.sequence)
             let slot = state.slots[partition]
+            if let handover = slot.handover, slot.primary == unit, holding.role == .backup, holding.epoch == handover.epoch {
+                // The old primary follows: it serves nothing of the partition any more.
+                handedOver.append((partition, holding.sequence))
+                continue
+            }
             guard current, holding.role == .primary, slot.primary == unit, holding.epoch == slot.epoch else { continue }
             for backup in slot.backups where holding.inSyncBackups.contains(backup) && !slot.inSync.contains(backup) {
                 state.slots[partition].inSync = slot.backups.filter { state.slots[partition].inSync.contains($0) || $0 == backup }
@@ -52,6 +59,9 @@ extension PartitionTable {
         }
         state.holdings[unit] = next
         sections[section] = state
+        for (partition, sequence) in handedOver {
+            changes += completeHandover(section: section, partition: partition, sequence: sequence)
+        }
         return changes
     }
 
@@ -79,6 +89,7 @@ extension PartitionTable {
             gone[section, default: []].insert(unit)
         }
         for section in touched.sorted() {
+            refreshDraining(section: section)
             changes += failOver(section: section, dead: gone[section]!, now: now)
             if sections[section]!.placed { changes += fillBackups(section: section) }
         }
@@ -90,9 +101,23 @@ extension PartitionTable {
     private mutating func failOver(section: String, dead: Set<String>, now: UInt64) -> [TableChange] {
         var state = sections[section]!
         var changes: [TableChange] = []
+        var aborted: [Int] = []
         for partition in state.slots.indices {
             var slot = state.slots[partition]
             let wasInSync = slot.inSync
+            var clearHandover = false
+            if let move = state.moves[partition], dead.contains(move.from) || dead.contains(move.to) {
+                state.moves[partition] = nil
+                if let handover = slot.handover, dead.contains(handover.to), let primary = slot.primary, !dead.contains(primary) {
+                    aborted.append(partition)
+                    state.moves[partition] = move
+                } else {
+                    // A dead primary's handover ends in the failover below (under an epoch
+                    // above the handover's).
+                    clearHandover = true
+                    changes.append(.moveCancelled(section: section, partition: partition, reason: "a unit of the move died"))
+                }
+            }
             for unit in slot.backups where dead.contains(unit) {
                 changes.append(.backupRemoved(section: section, partition: partition, unit: unit))
             }
@@ -123,9 +148,11 @@ extension PartitionTable {
                     changes.append(.orphaned(section: section, partition: partition, previous: primary))
                 }
             }
+            if clearHandover { slot.handover = nil }
             state.slots[partition] = slot
             sections[section] = state
         }
+        for partition in aborted { changes += abortHandover(section: section, partition: partition) }
         return changes
     }
 
@@ -143,6 +170,10 @@ extension PartitionTable {
                 return now >= orphan.since && now - orphan.since >= lossGraceMilliseconds
             }
             if !expired.isEmpty { changes += leaseAfresh(section: name, partitions: expired) }
+        }
+        if now >= lastRebalance + Self.rebalanceMilliseconds || now < lastRebalance {
+            lastRebalance = now
+            for name in sections.keys.sorted() { changes += rebalance(section: name, now: now) }
         }
         return changes
     }

@@ -102,7 +102,8 @@ extension PartitionTable {
         for partition in partitions {
             var slot = state.slots[partition]
             guard slot.primary == nil else { continue }
-            let unit = state.units.min { (counts[$0]!, $0) < (counts[$1]!, $1) }!
+            let candidates = state.activeUnits.isEmpty ? state.units : state.activeUnits
+            let unit = candidates.min { (counts[$0]!, $0) < (counts[$1]!, $1) }!
             counts[unit]! += 1
             let hadData = slot.orphan?.hadData ?? false
             let floor = hadData ? slot.lastSequence &+ Self.lossJump : 0
@@ -121,24 +122,25 @@ extension PartitionTable {
         return changes + fillBackups(section: section)
     }
 
-    /// Gives every partition its backups, spread evenly, never on its primary's unit.
+    /// Gives every partition its backups, spread evenly, never on its primary's unit, and
+    /// drops surplus ones where no move is under way.
     mutating func fillBackups(section: String) -> [TableChange] {
         guard var state = sections[section], state.placed else { return [] }
         let desired = state.desiredBackups
-        guard desired > 0 else { return [] }
+        guard desired > 0 else { return trimBackups(section: section) }
         var counts = state.backupCounts
         var changes: [TableChange] = []
         for partition in state.slots.indices {
             guard let primary = state.slots[partition].primary else { continue }
             while state.slots[partition].backups.count < desired {
                 let taken = Set(state.slots[partition].backups + [primary])
-                guard let unit = state.units.filter({ !taken.contains($0) }).min(by: { (counts[$0]!, $0) < (counts[$1]!, $1) }) else { break }
+                guard let unit = state.activeUnits.filter({ !taken.contains($0) }).min(by: { (counts[$0]!, $0) < (counts[$1]!, $1) }) else { break }
                 counts[unit]! += 1
                 state.slots[partition].backups.append(unit)
                 changes.append(.backupAdded(section: section, partition: partition, unit: unit, epoch: state.slots[partition].epoch))
             }
         }
         sections[section] = state
-        return changes
+        return changes + trimBackups(section: section)
     }
 }

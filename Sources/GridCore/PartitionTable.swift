@@ -49,6 +49,9 @@ public struct PartitionTable: Sendable {
         public var orphan: Orphan?
         /// The highest sequence any report showed (the floor of a lost partition's restart).
         public var lastSequence: UInt64
+        /// Set while the primary hands the partition over (a primary move): nothing is routed
+        /// to it until the new primary is promoted.
+        public var handover: Handover?
 
         public init(primary: String? = nil, backups: [String] = [], inSync: [String] = [], epoch: UInt64 = 0, load: UInt64? = nil,
                     orphan: Orphan? = nil, lastSequence: UInt64 = 0) {
@@ -77,7 +80,8 @@ public struct PartitionTable: Sendable {
     public struct SectionState: Sendable {
         public let name: String
         public let partitioner: Partitioner
-        public let expectedUnits: Int
+        /// The units the section should have: the topology's count, or what `scale` set.
+        public internal(set) var expectedUnits: Int
         public let backupCount: Int
         public internal(set) var slots: [Slot]
         /// Live units, sorted by name.
@@ -88,6 +92,21 @@ public struct PartitionTable: Sendable {
         public internal(set) var holdings: [String: [Int: Holding]] = [:]
         /// Each live unit's process (its random incarnation).
         public internal(set) var incarnations: [String: UInt64] = [:]
+        /// Whether `scale` set the count: only then do units beyond it drain.
+        public internal(set) var scaled = false
+        /// Moves under way, by partition.
+        public internal(set) var moves: [Int: Move] = [:]
+        /// Live units beyond `expectedUnits` (the most recently added): they hand off what
+        /// they hold and receive nothing.
+        public internal(set) var draining: Set<String> = []
+
+        /// Live units that are not draining.
+        public var activeUnits: [String] { units.filter { !draining.contains($0) } }
+
+        /// Draining units that hold nothing any more: they may stop.
+        public var drained: [String] {
+            draining.filter { unit in !slots.contains { $0.primary == unit || $0.backups.contains(unit) } }.sorted()
+        }
 
         /// How many partitions each live unit leads.
         public var primaryCounts: [String: Int] {
@@ -106,8 +125,8 @@ public struct PartitionTable: Sendable {
         /// Partitions without a live primary.
         public var orphanCount: Int { slots.filter { $0.primary == nil }.count }
 
-        /// Backups each partition should have with the units alive now.
-        public var desiredBackups: Int { max(0, min(backupCount, units.count - 1)) }
+        /// Backups each partition should have with the units alive now (draining ones aside).
+        public var desiredBackups: Int { max(0, min(backupCount, activeUnits.count - 1)) }
     }
 
     /// Declares one section for the table.
@@ -130,6 +149,11 @@ public struct PartitionTable: Sendable {
     public internal(set) var unitSections: [String: String] = [:]
     public let placementDelayMilliseconds: UInt64
     public let lossGraceMilliseconds: UInt64
+    /// Moves under way at once in one section (each copies a partition).
+    public var maxConcurrentMoves = 2
+    /// How often moves are advanced and planned (the broker ticks far more often).
+    public static let rebalanceMilliseconds: UInt64 = 100
+    var lastRebalance: UInt64 = 0
     /// Every epoch this table grants is above this (the broker's generation, shifted).
     public let epochFloor: UInt64
 
@@ -157,7 +181,7 @@ public struct PartitionTable: Sendable {
     @inlinable
     public func primary(section: String, partition: Int) -> (unit: String, epoch: UInt64)? {
         guard let slots = sections[section]?.slots, slots.indices.contains(partition),
-              let unit = slots[partition].primary else { return nil }
+              let unit = slots[partition].primary, slots[partition].handover == nil else { return nil }
         return (unit, slots[partition].epoch)
     }
 
@@ -171,6 +195,11 @@ public struct PartitionTable: Sendable {
         guard let section = unitSections[unit], let state = sections[section] else { return [] }
         var result: [Assignment] = []
         for (partition, slot) in state.slots.enumerated() {
+            if slot.primary == unit, let handover = slot.handover {
+                // Handing over: it stops serving and follows the new primary under the new epoch.
+                result.append(Assignment(lease: Lease(partition: partition, epoch: handover.epoch, role: .backup), primary: handover.to, backups: []))
+                continue
+            }
             let role: Role
             if slot.primary == unit {
                 role = .primary
@@ -194,7 +223,7 @@ public struct PartitionTable: Sendable {
     }
 
     /// The next epoch for a slot: above its own and above this generation's floor.
-    func nextEpoch(_ slot: Slot) -> UInt64 { max(slot.epoch, epochFloor) + 1 }
+    func nextEpoch(_ slot: Slot) -> UInt64 { max(slot.epoch, slot.handover?.epoch ?? 0, epochFloor) + 1 }
 }
 
 /// What changed in the partition table; the broker shell turns these into
@@ -218,4 +247,14 @@ public enum TableChange: Sendable, Equatable {
     case lost(section: String, partition: Int)
     /// The section's first placement happened.
     case placed(section: String)
+    /// A move began: `to` is added as an extra backup (if it is not one yet).
+    case moveStarted(section: String, partition: Int, kind: Move.Kind, from: String, to: String)
+    /// The primary `from` was told to stop serving and follow `to`.
+    case handingOver(section: String, partition: Int, from: String, to: String)
+    /// A move finished: `to` leads (or backs up) the partition instead of `from`.
+    case moved(section: String, partition: Int, kind: Move.Kind, from: String, to: String)
+    /// A move was given up (`reason`); nothing was dropped.
+    case moveCancelled(section: String, partition: Int, reason: String)
+    /// The section's unit count was set; `draining` lists the units to be emptied.
+    case scaled(section: String, units: Int, draining: [String])
 }

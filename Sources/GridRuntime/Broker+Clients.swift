@@ -1,3 +1,4 @@
+import Foundation
 import GridClient
 import GridCore
 import GridWire
@@ -176,6 +177,8 @@ extension Broker {
             try sendToClient(client, envelope: request.envelope, status: .ok, payload: Array(metrics().utf8), meta: ReplyMeta().encoded)
         case "ping":
             try sendToClient(client, envelope: request.envelope, status: .ok, payload: Array("pong".utf8), meta: ReplyMeta().encoded)
+        case "scale":
+            try answerScale(client, request)
         case "mirror":
             // The mirror's report: kept as the latest, shown by `grid status` and `grid metrics`.
             guard let body = request.arguments.first, let report = MirrorStatus(decoding: body) else {
@@ -188,6 +191,31 @@ extension Broker {
         default:
             try refuse(client, request.envelope, .unknownOperation(preview(request.operation), section: "grid"))
         }
+    }
+
+    /// `grid scale SECTION UNITS`: sets how many units the section should have. Units beyond
+    /// it (the most recently added) hand off what they hold; `spacegrid up` starts the
+    /// missing ones and stops the drained ones. Answers the section's units and the draining.
+    func answerScale(_ client: [UInt8], _ request: ClientWire.Request) throws(ZMQError) {
+        let section = String(decoding: request.key, as: UTF8.self)
+        guard table.sections[section] != nil else {
+            try refuse(client, request.envelope, .badArguments("grid scale: no section '\(preview(request.key))'"))
+            return
+        }
+        guard request.arguments.count == 1, let text = String(validating: request.arguments[0], as: UTF8.self),
+              let count = Int(text), (1...Self.maximumUnitsPerSection).contains(count) else {
+            try refuse(client, request.envelope, .badArguments("grid scale needs one argument: the unit count, 1 to \(Self.maximumUnitsPerSection)"))
+            return
+        }
+        guard let changes = table.scale(section: section, units: count, now: monotonicMilliseconds()) else {
+            try refuse(client, request.envelope, .badArguments("grid scale: section '\(section)' cannot have \(count) units"))
+            return
+        }
+        try apply(changes)
+        let state = table.sections[section]!
+        let body: [String: Any] = ["section": section, "units": count, "live": state.units, "draining": state.draining.sorted(by: PartitionTable.unitOrder)]
+        let payload = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])).map { Array($0) } ?? []
+        try sendToClient(client, envelope: request.envelope, status: .ok, payload: payload, meta: ReplyMeta().encoded)
     }
 
     /// 8/MMI: `mmi.service` says whether a section exists; other `mmi.*` are 501.

@@ -24,6 +24,7 @@ extension Broker {
                 status.replication = record?.replication ?? ""
                 status.loading = record?.loading
                 status.clients = record?.clients ?? ""
+                if state.scaled { status.draining = state.draining.contains(name) }
                 return status
             }
             let partitioning: String
@@ -33,7 +34,7 @@ extension Broker {
             }
             let values = counts.values
             sections.append(GridStatus.SectionStatus(
-                name: config.name, partitioning: partitioning, mode: config.mode.rawValue, expectedUnits: config.units,
+                name: config.name, partitioning: partitioning, mode: config.mode.rawValue, expectedUnits: state.expectedUnits,
                 placed: state.placed, orphans: state.orphanCount, skew: (values.max() ?? 0) - (values.min() ?? 0), units: unitStatuses,
                 partitions: state.slots.enumerated().map { partition, slot in
                     let report = lag[PartitionKey(section: config.name, partition: partition)]
@@ -44,6 +45,14 @@ extension Broker {
                     status.inSync = slot.inSync
                     return status
                 }))
+            sections[sections.count - 1].scaled = state.scaled
+            sections[sections.count - 1].moves = state.moves.keys.sorted().map { partition in
+                let move = state.moves[partition]!
+                let slot = state.slots[partition]
+                return GridStatus.MoveStatus(partition: partition, kind: move.kind.rawValue, from: move.from, to: move.to,
+                                             stage: slot.handover != nil ? "handing over" : "catching up",
+                                             ageMs: now - min(now, move.since))
+            }
         }
         var status = GridStatus(
             grid: topology.grid, brokerPid: getpid(), ready: table.isComplete, uptimeMs: now - startedAt, requests: counters.requests,
@@ -77,6 +86,7 @@ extension Broker {
         metric("dropped_total", "counter", "Messages dropped because no reply could be addressed.", [("", Double(counters.dropped))])
         metric("rerouted_total", "counter", "Requests routed again after their unit died or was fenced.", [("", Double(counters.rerouted))])
         metric("promotions_total", "counter", "Backups promoted to primary.", [("", Double(counters.promotions))])
+        metric("moves_total", "counter", "Partitions moved between live units (rebalancing).", [("", Double(counters.moves))])
         metric("partitions_lost_total", "counter", "Partitions restarted empty because no replica lived.", [("", Double(counters.lost))])
         metric("waiting_requests", "gauge", "Requests waiting for a partition to get a primary.", [("", Double(waitingCount))])
         var units: [(String, Double)] = []

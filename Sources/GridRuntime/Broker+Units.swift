@@ -183,9 +183,15 @@ extension Broker {
                  .backupAdded(let section, let partition, let unit, _), .backupRemoved(let section, let partition, let unit):
                 touched.insert(unit)
                 members(section, partition)
-            case .inSync(let section, let partition, _), .orphaned(let section, let partition, _), .lost(let section, let partition):
+            case .inSync(let section, let partition, _), .orphaned(let section, let partition, _), .lost(let section, let partition),
+                 .moveStarted(let section, let partition, _, _, _), .moveCancelled(let section, let partition, _):
                 members(section, partition)
-            case .unitJoined, .unitLeft, .placed:
+            case .handingOver(let section, let partition, let from, let to), .moved(let section, let partition, _, let from, let to):
+                // The source learns it serves nothing of the partition any more (or holds no copy).
+                touched.insert(from)
+                touched.insert(to)
+                members(section, partition)
+            case .unitJoined, .unitLeft, .placed, .scaled:
                 break
             }
         }
@@ -244,6 +250,25 @@ extension Broker {
             case .placed(let section):
                 logger.info("section placed", metadata: ["grid.section": "\(section)"])
                 publish("grid.section.placed", ["section": section, "units": table.sections[section]?.units ?? []])
+            case .moveStarted(let section, let partition, let kind, let from, let to):
+                logger.info("partition move started", metadata: [
+                    "grid.section": "\(section)", "grid.partition": "\(partition)", "kind": "\(kind.rawValue)", "from": "\(from)", "to": "\(to)",
+                ])
+                publish("grid.partition.moving", ["section": section, "partition": partition, "kind": kind.rawValue, "from": from, "to": to])
+            case .handingOver(let section, let partition, let from, let to):
+                publish("grid.partition.handing_over", ["section": section, "partition": partition, "from": from, "to": to])
+            case .moved(let section, let partition, let kind, let from, let to):
+                counters.moves += 1
+                logger.info("partition moved", metadata: [
+                    "grid.section": "\(section)", "grid.partition": "\(partition)", "kind": "\(kind.rawValue)", "from": "\(from)", "to": "\(to)",
+                ])
+                publish("grid.partition.moved", ["section": section, "partition": partition, "kind": kind.rawValue, "from": from, "to": to])
+            case .moveCancelled(let section, let partition, let reason):
+                logger.warning("partition move given up", metadata: ["grid.section": "\(section)", "grid.partition": "\(partition)", "reason": "\(reason)"])
+                publish("grid.partition.move_cancelled", ["section": section, "partition": partition, "reason": reason])
+            case .scaled(let section, let count, let draining):
+                logger.info("section scaled", metadata: ["grid.section": "\(section)", "units": "\(count)", "draining": "\(draining)"])
+                publish("grid.section.scaled", ["section": section, "units": count, "draining": draining])
             }
         }
         if !leases.isEmpty || !backups.isEmpty {

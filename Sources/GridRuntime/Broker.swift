@@ -141,7 +141,11 @@ public final class Broker {
         var rerouted: UInt64 = 0
         var promotions: UInt64 = 0
         var lost: UInt64 = 0
+        var moves: UInt64 = 0
     }
+
+    /// The most units `grid scale` gives one section.
+    static let maximumUnitsPerSection = 64
 
     /// Binds the broker's three sockets as the topology says. `generation` comes from
     /// `BrokerGeneration.next(runFolder:)` (one more than the last broker's); an in-process

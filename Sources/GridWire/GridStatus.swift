@@ -22,6 +22,8 @@ public struct GridStatus: Sendable, Equatable, JSONMessage {
         public var loading: UInt64?
         /// Where the unit takes direct requests (PROTOCOL.md 1.6); empty when it takes none.
         public var clients: String = ""
+        /// The unit is being emptied after `scale` (nil: it is not).
+        public var draining: Bool?
 
         public init(name: String, pid: Int32, primaries: Int, backups: Int, requests: UInt64, lastHeardMs: UInt64, publisher: String = "", fenced: UInt64 = 0) {
             self.name = name
@@ -35,7 +37,7 @@ public struct GridStatus: Sendable, Equatable, JSONMessage {
         }
 
         enum CodingKeys: String, CodingKey {
-            case name, pid, primaries, backups, requests, publisher, fenced, replication, loading, clients
+            case name, pid, primaries, backups, requests, publisher, fenced, replication, loading, clients, draining
             case lastHeardMs = "last_heard_ms"
         }
 
@@ -53,6 +55,7 @@ public struct GridStatus: Sendable, Equatable, JSONMessage {
             replication = try container.decodeIfPresent(String.self, forKey: .replication) ?? ""
             loading = try container.decodeIfPresent(UInt64.self, forKey: .loading)
             clients = try container.decodeIfPresent(String.self, forKey: .clients) ?? ""
+            draining = try container.decodeIfPresent(Bool.self, forKey: .draining)
         }
     }
 
@@ -112,6 +115,10 @@ public struct GridStatus: Sendable, Equatable, JSONMessage {
         public var skew: Int
         public var units: [UnitStatus]
         public var partitions: [PartitionStatus]
+        /// Whether `scale` set `expectedUnits` (a restarted broker has only the topology's count).
+        public var scaled: Bool?
+        /// Moves under way (online rebalancing).
+        public var moves: [MoveStatus]?
 
         public init(name: String, partitioning: String, mode: String = "sync", expectedUnits: Int, placed: Bool, orphans: Int, skew: Int, units: [UnitStatus], partitions: [PartitionStatus]) {
             self.name = name
@@ -126,8 +133,34 @@ public struct GridStatus: Sendable, Equatable, JSONMessage {
         }
 
         enum CodingKeys: String, CodingKey {
-            case name, partitioning, mode, placed, orphans, skew, units, partitions
+            case name, partitioning, mode, placed, orphans, skew, units, partitions, scaled, moves
             case expectedUnits = "expected_units"
+        }
+    }
+
+    /// One partition moving between units.
+    public struct MoveStatus: Sendable, Equatable, Codable {
+        public var partition: Int
+        /// `primary` or `backup`.
+        public var kind: String
+        public var from: String
+        public var to: String
+        /// `catching up` (the target is not in sync yet) or `handing over`.
+        public var stage: String
+        public var ageMs: UInt64
+
+        public init(partition: Int, kind: String, from: String, to: String, stage: String, ageMs: UInt64) {
+            self.partition = partition
+            self.kind = kind
+            self.from = from
+            self.to = to
+            self.stage = stage
+            self.ageMs = ageMs
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case partition, kind, from, to, stage
+            case ageMs = "age_ms"
         }
     }
 

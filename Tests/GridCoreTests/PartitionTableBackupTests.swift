@@ -55,7 +55,9 @@ final class PartitionTableBackupTests: XCTestCase {
             }
             XCTAssertFalse(slot.backups.contains(primary), "\(context) p\(partition): a backup on its primary's unit", file: file, line: line)
             XCTAssertEqual(Set(slot.backups).count, slot.backups.count, "\(context) p\(partition): a backup twice", file: file, line: line)
-            XCTAssertEqual(slot.backups.count, state.desiredBackups, "\(context) p\(partition): backups", file: file, line: line)
+            // A move under way may add its target before it drops anything: one backup more.
+            let allowed = state.moves[partition] == nil ? state.desiredBackups...state.desiredBackups : state.desiredBackups...(state.desiredBackups + 1)
+            XCTAssertTrue(allowed.contains(slot.backups.count), "\(context) p\(partition): \(slot) desired \(state.desiredBackups) move \(String(describing: state.moves[partition])) units \(state.units)", file: file, line: line)
             XCTAssertTrue(Set(slot.inSync).isSubset(of: slot.backups), "\(context) p\(partition): in sync but not a backup", file: file, line: line)
             for unit in [primary] + slot.backups {
                 XCTAssertTrue(state.units.contains(unit), "\(context) p\(partition): \(unit) is not live", file: file, line: line)
@@ -206,7 +208,12 @@ final class PartitionTableBackupTests: XCTestCase {
         let back = table.onUnitReady(section: "customer", unit: "a", holdings: [primaryHolding(0, epoch: 1, sequence: 77)], now: 1_500)
         XCTAssertTrue(back.contains(.promoted(section: "customer", partition: 0, unit: "a", epoch: 2, previous: nil, sequence: 77)))
         XCTAssertEqual(render(table), "p0:a@2[b] p1:b@1[c] p2:c@1[b]")
-        XCTAssertEqual(table.onTick(now: 10_000), [], "nothing was lost")
+        XCTAssertFalse(table.onTick(now: 10_000).contains { change in
+            switch change {
+            case .lost, .leased: return true
+            default: return false
+            }
+        }, "nothing was lost")
     }
 
     func testAnInSyncBackupBackWithinTheGraceTakesThePartition() {

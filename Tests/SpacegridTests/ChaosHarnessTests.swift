@@ -23,7 +23,7 @@ final class ChaosHarnessTests: XCTestCase {
         guard python.terminationStatus == 0 else { return }
 
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("chaos-\(UUID().uuidString.prefix(8)).out")
-        FileManager.default.createFile(atPath: output.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: output) }
         let handle = try FileHandle(forWritingTo: output)
         let chaos = Process()
