@@ -62,6 +62,11 @@ extension PartitionTable {
         for (partition, sequence) in handedOver {
             changes += completeHandover(section: section, partition: partition, sequence: sequence)
         }
+        // A move's target just caught up: its next step need not wait for the tick.
+        for change in changes {
+            guard case .inSync(_, let partition, let unit) = change, sections[section]!.moves[partition]?.to == unit else { continue }
+            changes += advance(section: section, partition: partition, now: lastRebalance)
+        }
         return changes
     }
 

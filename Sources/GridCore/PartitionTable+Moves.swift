@@ -74,7 +74,7 @@ extension PartitionTable {
 
     /// One step of a move: add the target, then (once it is in sync) drop the source's
     /// backup or begin the handover.
-    private mutating func advance(section: String, partition: Int, now: UInt64) -> [TableChange] {
+    mutating func advance(section: String, partition: Int, now: UInt64) -> [TableChange] {
         guard var state = sections[section], let move = state.moves[partition] else { return [] }
         var slot = state.slots[partition]
         guard slot.handover == nil else { return [] }
@@ -101,11 +101,16 @@ extension PartitionTable {
         if slot.inSync.contains(move.to) {
             switch move.kind {
             case .backup:
-                slot.backups.removeAll { $0 == move.from }
-                slot.inSync.removeAll { $0 == move.from }
                 state.moves[partition] = nil
-                changes.append(.backupRemoved(section: section, partition: partition, unit: move.from))
-                changes.append(.moved(section: section, partition: partition, kind: .backup, from: move.from, to: move.to))
+                if slot.backups.count > state.desiredBackups {
+                    slot.backups.removeAll { $0 == move.from }
+                    slot.inSync.removeAll { $0 == move.from }
+                    changes.append(.backupRemoved(section: section, partition: partition, unit: move.from))
+                    changes.append(.moved(section: section, partition: partition, kind: .backup, from: move.from, to: move.to))
+                } else {
+                    // Another backup died meanwhile: the target filled its place, and the source stays.
+                    changes.append(.moveCancelled(section: section, partition: partition, reason: "a backup left; \(move.to) took its place"))
+                }
             case .primary:
                 slot.handover = Handover(to: move.to, epoch: nextEpoch(slot))
                 changes.append(.handingOver(section: section, partition: partition, from: move.from, to: move.to))

@@ -150,7 +150,7 @@ public struct PartitionTable: Sendable {
     public let placementDelayMilliseconds: UInt64
     public let lossGraceMilliseconds: UInt64
     /// Moves under way at once in one section (each copies a partition).
-    public var maxConcurrentMoves = 2
+    public var maxConcurrentMoves = 4
     /// How often moves are advanced and planned (the broker ticks far more often).
     public static let rebalanceMilliseconds: UInt64 = 100
     var lastRebalance: UInt64 = 0

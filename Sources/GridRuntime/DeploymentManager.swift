@@ -26,6 +26,8 @@ public final class DeploymentManager {
         public let logPath: String
         public internal(set) var process: ChildProcess?
         public internal(set) var restarts = 0
+        /// Stopped for good (scaled away): not restarted, and forgotten once it exited.
+        public internal(set) var retiring = false
         var startedAt: UInt64 = 0
         var restartAt: UInt64?
     }
@@ -35,11 +37,14 @@ public final class DeploymentManager {
         case exited(name: String, exit: ChildProcess.Exit)
         case restarted(name: String, pid: pid_t, restarts: Int)
         case restartFailed(name: String, reason: String)
+        /// A unit scaled away exited and is forgotten.
+        case retired(name: String, exit: ChildProcess.Exit)
     }
 
     public let topology: Topology
     public let runFolder: String
     let executable: String
+    let common: [String]
     public private(set) var children: [Child] = []
     private var stopping = false
 
@@ -57,18 +62,42 @@ public final class DeploymentManager {
         self.runFolder = runFolder
         let logs = runFolder + "/logs"
         let common = ["--topology", topologyPath, "--log-level", logLevel, "--run-folder", runFolder]
+        self.common = common
         children.append(Child(name: "broker", kind: .broker, arguments: ["broker"] + common, logPath: logs + "/broker.log"))
         if topology.database != nil {
             children.append(Child(name: "mirror", kind: .mirror, arguments: ["mirror"] + common, logPath: logs + "/mirror.log"))
         }
         for section in topology.sections {
             for name in section.unitNames {
-                children.append(Child(
-                    name: name, kind: .unit(section: section.name),
-                    arguments: ["unit", "--section", section.name, "--name", name] + common,
-                    logPath: logs + "/\(name).log"))
+                children.append(unitChild(section: section.name, name: name))
             }
         }
+    }
+
+    private func unitChild(section: String, name: String) -> Child {
+        Child(name: name, kind: .unit(section: section), arguments: ["unit", "--section", section, "--name", name] + common,
+              logPath: runFolder + "/logs/\(name).log")
+    }
+
+    /// The units of `section` this manager runs (retiring ones included), by name.
+    public func unitNames(section: String) -> [String] {
+        children.filter { $0.kind == .unit(section: section) }.map(\.name)
+    }
+
+    /// Starts one more unit of `section` (scaling out).
+    public func addUnit(section: String, name: String) throws(SpawnError) {
+        guard !children.contains(where: { $0.name == name }) else { return }
+        children.append(unitChild(section: section, name: name))
+        try launch(children.count - 1)
+    }
+
+    /// Stops a unit for good (scaled in, after it handed off what it held): SIGTERM now,
+    /// no restart, forgotten once it exited (`supervise` reports `retired`).
+    public func retire(name: String) {
+        guard let index = children.firstIndex(where: { $0.name == name }), !children[index].retiring else { return }
+        children[index].retiring = true
+        children[index].restartAt = nil
+        children[index].process?.signal(SIGTERM)
     }
 
     /// Creates the run folder and starts the broker. Units start with `startUnits`,
@@ -106,6 +135,10 @@ public final class DeploymentManager {
         for index in children.indices {
             if let process = children[index].process, let exit = process.poll() {
                 children[index].process = nil
+                guard !children[index].retiring else {
+                    events.append(.retired(name: children[index].name, exit: exit))
+                    continue
+                }
                 events.append(.exited(name: children[index].name, exit: exit))
                 guard !stopping else { continue }
                 let ranFor = now - min(now, children[index].startedAt)
@@ -116,7 +149,7 @@ public final class DeploymentManager {
                 let delay = min(ceiling, 100 << min(failures, 6))
                 children[index].restartAt = now + UInt64(delay)
             }
-            if !stopping, children[index].process == nil, let due = children[index].restartAt, now >= due {
+            if !stopping, !children[index].retiring, children[index].process == nil, let due = children[index].restartAt, now >= due {
                 do {
                     try launch(index)
                     children[index].restarts += 1
@@ -127,6 +160,7 @@ public final class DeploymentManager {
                 }
             }
         }
+        children.removeAll { $0.retiring && $0.process == nil }
         return events
     }
 

@@ -34,11 +34,12 @@ enum StatusReport {
         let state = status.ready ? "ready" : "NOT READY (partitions without a primary)"
         lines.append("grid '\(status.grid)': \(state), up \(duration(status.uptimeMs)), \(status.requests) requests (\(status.refused) refused, \(status.dropped) dropped), \(status.promotions) promotions")
         lines.append("")
-        var sectionRows = [["SECTION", "PARTITIONING", "MODE", "PARTITIONS", "UNITS", "WITHOUT PRIMARY", "SKEW"]]
+        var sectionRows = [["SECTION", "PARTITIONING", "MODE", "PARTITIONS", "UNITS", "WITHOUT PRIMARY", "SKEW", "MOVING"]]
         for section in status.sections {
             sectionRows.append([
                 section.name, section.partitioning, section.mode, String(section.partitions.count),
                 "\(section.units.count)/\(section.expectedUnits)", String(section.orphans), String(section.skew),
+                String(section.moves?.count ?? 0),
             ])
         }
         lines.append(Table.render(sectionRows))
@@ -47,12 +48,22 @@ enum StatusReport {
         for section in status.sections {
             for unit in section.units {
                 unitRows.append([
-                    unit.name, section.name, String(unit.pid), String(unit.primaries), String(unit.backups),
+                    unit.draining == true ? unit.name + " (draining)" : unit.name, section.name, String(unit.pid), String(unit.primaries), String(unit.backups),
                     String(unit.requests), String(unit.fenced), "\(unit.lastHeardMs) ms",
                 ])
             }
         }
         lines.append(Table.render(unitRows))
+        let moves = status.sections.flatMap { section in (section.moves ?? []).map { (section.name, $0) } }
+        if !moves.isEmpty {
+            lines.append("")
+            lines.append("rebalancing: \(moves.count) partitions moving")
+            var rows = [["SECTION", "PARTITION", "KIND", "FROM", "TO", "STAGE", "FOR"]]
+            for (section, move) in moves.prefix(10) {
+                rows.append([section, String(move.partition), move.kind, move.from, move.to, move.stage, "\(move.ageMs) ms"])
+            }
+            lines.append(Table.render(rows))
+        }
         lines.append("")
         lines.append(replication(status))
         if let mirror = status.mirror {

@@ -96,15 +96,17 @@ struct Up: ParsableCommand {
 
         var liveness = BrokerLiveness(limitMilliseconds: BrokerLiveness.limit(
             heartbeatMilliseconds: topology.broker.heartbeatMilliseconds, liveness: topology.broker.liveness))
+        var scaling = ScaleReconciler(topology: topology)
         while ProcessSignals.pending == 0 {
             for event in manager.supervise(now: monotonicMilliseconds()) {
                 switch event {
                 case .exited(let name, let exit): say("\(name) exited (\(exit)); restarting")
                 case .restarted(let name, let pid, let restarts): say("\(name) restarted as pid \(pid) (restart \(restarts))")
                 case .restartFailed(let name, let reason): say("\(name) could not be restarted: \(reason)")
+                case .retired(let name, let exit): say("\(name) stopped (\(exit)): scaled away")
                 }
             }
-            probe(&liveness, connection, manager)
+            if let status = probe(&liveness, connection, manager) { reconcile(&scaling, status, connection, manager) }
             usleep(50_000)
         }
         say("stopping grid '\(topology.grid)'")
@@ -126,16 +128,18 @@ struct Up: ParsableCommand {
         if !report.changesNotStored.isEmpty || mirrorLeftChanges { throw ExitCode(DeploymentManager.exitChangesNotStored) }
     }
 
-    /// Asks the broker `grid ping` once a second, without waiting; kills it (`up` then
-    /// restarts it) when it has not answered for the limit: paused or wedged.
-    private func probe(_ liveness: inout BrokerLiveness, _ connection: GridConnection, _ manager: DeploymentManager) {
+    /// Asks the broker `grid status` once a second, without waiting, and returns the status
+    /// when one came; kills the broker (`up` then restarts it) when it has not answered for
+    /// the limit: paused or wedged.
+    private func probe(_ liveness: inout BrokerLiveness, _ connection: GridConnection, _ manager: DeploymentManager) -> GridStatus? {
         let now = monotonicMilliseconds()
         liveness.observe(pid: manager.brokerPID, now: now)
-        while let reply = try? connection.receive(timeoutMilliseconds: 0) {
-            _ = reply
+        var latest: GridStatus?
+        while let (_, reply) = try? connection.receive(timeoutMilliseconds: 0) {
             liveness.answered(now: now)
+            if reply.status == .ok, let status = GridStatus(decoding: reply.payload) { latest = status }
         }
-        if liveness.shouldAsk(now: now), (try? connection.send("grid", "ping", key: Array("-".utf8))) != nil {
+        if liveness.shouldAsk(now: now), (try? connection.send("grid", "status", key: Array("-".utf8))) != nil {
             liveness.asked(now: now)
         }
         if let pid = liveness.unresponsive(now: now) {
@@ -143,7 +147,34 @@ struct Up: ParsableCommand {
             kill(pid, SIGKILL)
             liveness.observe(pid: nil, now: now)
         }
+        return latest?.brokerPid == manager.brokerPID ? latest : nil
     }
+
+    /// Starts the units `grid scale` asked for and stops the ones the broker drained.
+    private func reconcile(_ scaling: inout ScaleReconciler, _ status: GridStatus, _ connection: GridConnection, _ manager: DeploymentManager) {
+        var running: [String: [String]] = [:]
+        for section in topology(of: manager).sections {
+            running[section.name] = manager.children.filter { $0.kind == .unit(section: section.name) && !$0.retiring }.map(\.name)
+        }
+        for action in scaling.reconcile(status, running: running) {
+            switch action {
+            case .start(let section, let name):
+                do {
+                    try manager.addUnit(section: section, name: name)
+                    say("\(name) started: section '\(section)' scaled to \(scaling.desired[section] ?? 0) units")
+                } catch {
+                    say("\(name) could not be started: \(error)")
+                }
+            case .retire(let section, let name):
+                say("\(name) handed off everything it held: stopping it (section '\(section)' scaled to \(scaling.desired[section] ?? 0) units)")
+                manager.retire(name: name)
+            case .tellBroker(let section, let units):
+                _ = try? connection.send("grid", "scale", key: Array(section.utf8), arguments: [Array(String(units).utf8)])
+            }
+        }
+    }
+
+    private func topology(of manager: DeploymentManager) -> Topology { manager.topology }
 
     /// Polls `grid status` until `condition` holds; nil on timeout, on a signal, or when the broker exits.
     private func waitFor(_ manager: DeploymentManager, _ connection: GridConnection, _ condition: (GridStatus) -> Bool) -> GridStatus? {

@@ -233,6 +233,10 @@ def whole(status):
         partitions = section.get("partitions") or []
         if len(partitions) != shape["partitions"]:
             return False, "%s: %d partitions reported" % (name, len(partitions))
+        if section.get("moves"):
+            return False, "%s: %d partitions moving" % (name, len(section["moves"]))
+        if any(unit.get("draining") for unit in section.get("units") or []):
+            return False, "%s: units draining" % name
         for partition in partitions:
             number = partition.get("partition")
             backups = partition.get("backups") or []

@@ -8,17 +8,19 @@ cleanup() always sends SIGCONT, even after Ctrl-C.
 import os
 import signal
 import sqlite3
+import subprocess
 import time
 
-from .grid import HarnessError, in_sync, leader_counts, section_status, units, wait_replaced, wait_whole
+from .grid import SECTIONS, HarnessError, in_sync, leader_counts, section_status, units, wait_replaced, wait_whole
 from .history import CUSTOMER, REGISTER
 
 BASIC = ["kill-primary", "kill-two", "pause-primary", "pause-backup", "kill-catchup",
-         "kill-broker", "kill-mirror", "db-away"]
+         "kill-broker", "kill-mirror", "db-away", "scale", "kill-moving"]
 ALL = BASIC + ["mixed"]
 
 WHOLE_TIMEOUT = 60.0
 RESTART_TIMEOUT = 30.0
+SETTLE_TIMEOUT = 120.0
 
 
 class Fault:
@@ -56,6 +58,8 @@ class Nemesis:
         self.database = None
         self.kill_primary_round = 0
         self.pause_primary_round = 0
+        self.scale_round = 0
+        self.kill_moving_round = 0
 
     # --- helpers -----------------------------------------------------------
 
@@ -297,4 +301,86 @@ class Nemesis:
             self.database.close()
             self.database = None
         fault.description = "BEGIN EXCLUSIVE held %.1f s, COMMIT" % seconds
+        return fault
+
+    # --- rebalancing -------------------------------------------------------------
+
+    def scale(self, section, count):
+        """`spacegrid scale SECTION COUNT --no-wait`: the broker drains or `up` starts units."""
+        result = subprocess.run([self.grid.binary, "scale", "--broker", self.grid.endpoint, section, str(count), "--no-wait"],
+                                capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+        if result.returncode != 0:
+            raise HarnessError("spacegrid scale %s %d failed: %s" % (section, count, result.stderr.decode(errors="replace").strip()))
+
+    def wait_settled(self, section, count, timeout=SETTLE_TIMEOUT):
+        """Waits until `section` has exactly `count` units, none draining, no move under way and even
+        primaries: (True, seconds, moves seen) or (False, seconds, moves seen)."""
+        started = time.monotonic()
+        seen = set()
+        while time.monotonic() - started < timeout:
+            current = section_status(self.grid.status(), section)
+            if current is not None:
+                for move in current.get("moves") or []:
+                    seen.add((move["partition"], move["kind"], move["from"], move["to"]))
+                members = current.get("units") or []
+                if (len(members) == count and not any(u.get("draining") for u in members) and not current.get("moves")
+                        and current.get("orphans", 1) == 0 and current.get("skew", 9) <= 1):
+                    return True, time.monotonic() - started, len(seen)
+            time.sleep(0.2)
+        return False, time.monotonic() - started, len(seen)
+
+    def _scale(self, status, fault):
+        """Scales a section out by two units and back, waiting each time until the moves are done."""
+        section = (CUSTOMER, REGISTER)[self.scale_round % 2]
+        self.scale_round += 1
+        base = SECTIONS[section]["units"]
+        fault.target = "%s %d->%d->%d" % (section, base, base + 2, base)
+        fault.injected = time.monotonic()
+        self.scale(section, base + 2)
+        out_ok, out_seconds, out_moves = self.wait_settled(section, base + 2)
+        self.scale(section, base)
+        in_ok, in_seconds, in_moves = self.wait_settled(section, base)
+        fault.description = "out in %.1f s (%d moves%s), back in %.1f s (%d moves%s)" % (
+            out_seconds, out_moves, "" if out_ok else ", NOT settled", in_seconds, in_moves, "" if in_ok else ", NOT settled")
+        return fault
+
+    def _kill_moving(self, status, fault):
+        """Scales customer out by two and kill -9s the source or the target of a move under way
+        (alternately); once the killed unit is back and the section settled, scales back."""
+        section = CUSTOMER
+        side = ("from", "to")[self.kill_moving_round % 2]
+        self.kill_moving_round += 1
+        base = SECTIONS[section]["units"]
+        fault.injected = time.monotonic()
+        self.scale(section, base + 2)
+        deadline = time.monotonic() + 30
+        victim = None
+        while time.monotonic() < deadline and victim is None:
+            current = self.grid.status()
+            for move in (section_status(current, section) or {}).get("moves") or []:
+                pids = {u["name"]: u.get("pid") for u in units(current, section)}
+                if pids.get(move[side]):
+                    victim = (move, move[side], pids[move[side]])
+                    break
+            else:
+                time.sleep(0.02)
+        if victim is None:
+            fault.target = "%s %d->%d" % (section, base, base + 2)
+            fault.description = "no move seen within 30 s; nothing killed"
+            self.wait_settled(section, base + 2)
+        else:
+            move, name, pid = victim
+            fault.target = "%s (pid %d), the move's %s" % (name, pid, "source" if side == "from" else "target")
+            self.kill(fault, name, pid)
+            healed, reason = wait_replaced(self.grid, fault.killed, WHOLE_TIMEOUT)
+            # Checked here: the victim may be one of the units scaled away below.
+            fault.killed = []
+            settled, seconds, moves = self.wait_settled(section, base + 2)
+            fault.description = "kill -9 during p%d's %s move %s->%s (%s); %s, settled at %d units in %.1f s%s" % (
+                move["partition"], move["kind"], move["from"], move["to"], move.get("stage", "?"),
+                "back" if healed else "NOT back: " + reason, base + 2, seconds, "" if settled else " (NOT settled)")
+            if not healed:
+                raise HarnessError("kill-moving: %s" % reason)
+        self.scale(section, base)
+        self.wait_settled(section, base)
         return fault
