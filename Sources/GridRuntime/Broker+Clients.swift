@@ -202,11 +202,19 @@ extension Broker {
             try refuse(client, request.envelope, .badArguments("grid scale: no section '\(preview(request.key))'"))
             return
         }
-        guard request.arguments.count == 1, let text = String(validating: request.arguments[0], as: UTF8.self),
+        guard (1...2).contains(request.arguments.count), let text = String(validating: request.arguments[0], as: UTF8.self),
               let count = Int(text), (1...Self.maximumUnitsPerSection).contains(count) else {
-            try refuse(client, request.envelope, .badArguments("grid scale needs one argument: the unit count, 1 to \(Self.maximumUnitsPerSection)"))
+            try refuse(client, request.envelope, .badArguments(
+                "grid scale takes the unit count (1 to \(Self.maximumUnitsPerSection)) and optionally why, as arguments"))
             return
         }
+        let reason = request.arguments.count == 2 ? String(validating: request.arguments[1].prefix(300), as: UTF8.self) : "spacegrid scale"
+        guard let reason else {
+            try refuse(client, request.envelope, .badArguments("grid scale: the reason must be UTF-8 text"))
+            return
+        }
+        scaleReason = reason
+        defer { scaleReason = nil }
         guard let changes = table.scale(section: section, units: count, now: monotonicMilliseconds()) else {
             try refuse(client, request.envelope, .badArguments("grid scale: section '\(section)' cannot have \(count) units"))
             return

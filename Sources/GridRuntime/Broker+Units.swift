@@ -267,8 +267,9 @@ extension Broker {
                 logger.warning("partition move given up", metadata: ["grid.section": "\(section)", "grid.partition": "\(partition)", "reason": "\(reason)"])
                 publish("grid.partition.move_cancelled", ["section": section, "partition": partition, "reason": reason])
             case .scaled(let section, let count, let draining):
-                logger.info("section scaled", metadata: ["grid.section": "\(section)", "units": "\(count)", "draining": "\(draining)"])
-                publish("grid.section.scaled", ["section": section, "units": count, "draining": draining])
+                let reason = scaleReason ?? ""
+                logger.info("section scaled", metadata: ["grid.section": "\(section)", "units": "\(count)", "draining": "\(draining)", "reason": "\(reason)"])
+                publish("grid.section.scaled", ["section": section, "units": count, "draining": draining, "reason": reason])
             }
         }
         if !leases.isEmpty || !backups.isEmpty {

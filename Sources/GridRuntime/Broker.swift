@@ -144,6 +144,9 @@ public final class Broker {
         var moves: UInt64 = 0
     }
 
+    /// Why the `grid scale` being answered was asked for (its event says so).
+    var scaleReason: String?
+
     /// The most units `grid scale` gives one section.
     static let maximumUnitsPerSection = 64
 

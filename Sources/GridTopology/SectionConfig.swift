@@ -20,6 +20,8 @@ public struct SectionConfig: Sendable, Equatable {
     /// How often an `async` section flushes changes to its backups (the seeds'
     /// "replication frequency"); also the cadence of other periodic replication work.
     public var replicationIntervalMilliseconds: Int
+    /// Scaling by load (nil: the unit count changes only by `spacegrid scale`).
+    public var autoscale: AutoscaleConfig?
 
     /// Accepted unit counts.
     public static let unitsRange = 1...64
@@ -42,8 +44,10 @@ public struct SectionConfig: Sendable, Equatable {
         partitioner: Partitioner = .hash(partitions: Partitioner.defaultPartitionCount),
         backups: Int? = nil,
         mode: BackupMode = SectionConfig.defaultMode,
-        replicationIntervalMilliseconds: Int = SectionConfig.defaultReplicationIntervalMilliseconds
+        replicationIntervalMilliseconds: Int = SectionConfig.defaultReplicationIntervalMilliseconds,
+        autoscale: AutoscaleConfig? = nil
     ) {
+        self.autoscale = autoscale
         self.name = name
         self.units = units
         self.partitioner = partitioner

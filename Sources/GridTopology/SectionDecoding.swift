@@ -11,8 +11,11 @@ import Yams
 extension TopologyDecoder {
     /// The keys of a section mapping, in documentation order.
     static let sectionKeys = [
-        "units", "partitions", "partitioning", "ranges", "backups", "mode", "replication_interval",
+        "units", "partitions", "partitioning", "ranges", "backups", "mode", "replication_interval", "autoscale",
     ]
+
+    /// The keys of a section's `autoscale` mapping.
+    static let autoscaleKeys = ["min", "max", "target", "cooldown"]
 
     /// The partitioning strategies a topology may name.
     static let partitioningChoices = ["hash", "range"]
@@ -44,10 +47,53 @@ extension TopologyDecoder {
                                    problems: &problems)
         }
 
-        guard let units, let partitioner, let backups, let mode, let interval else { return nil }
+        var autoscale: AutoscaleConfig??
+        if let field = fields["autoscale"] {
+            autoscale = FieldMapping.mapping(field.value, what: "\(context): autoscale", problems: &problems)
+                .flatMap { decodeAutoscale($0, units: units, backups: backups, context: context, mark: field.value.mark) }
+                .map { .some($0) }
+        } else {
+            autoscale = .some(nil)
+        }
+
+        guard let units, let partitioner, let backups, let mode, let interval, let autoscale else { return nil }
         return SectionConfig(
             name: name, units: units, partitioner: partitioner, backups: backups, mode: mode,
-            replicationIntervalMilliseconds: interval)
+            replicationIntervalMilliseconds: interval, autoscale: autoscale)
+    }
+
+    /// The `autoscale` block: `min` and `max` units (the section's `units` between them, and
+    /// `min` above `backups`), `target` requests per second per unit, and `cooldown`.
+    mutating func decodeAutoscale(_ mapping: Node.Mapping, units: Int?, backups: Int?, context: String, mark: Mark?) -> AutoscaleConfig? {
+        let label = "\(context): autoscale"
+        let fields = FieldMapping(mapping, context: label, allowed: Self.autoscaleKeys, placeholders: placeholders, problems: &problems)
+        let minimum = fields.require("min", problems: &problems).flatMap {
+            ScalarReading.integer($0.value, label: "\(label): min", in: SectionConfig.unitsRange, problems: &problems)
+        }
+        let maximum = fields.require("max", problems: &problems).flatMap {
+            ScalarReading.integer($0.value, label: "\(label): max", in: SectionConfig.unitsRange, problems: &problems)
+        }
+        let target = fields.require("target", problems: &problems, hint: " (requests per second per unit)").flatMap {
+            ScalarReading.integer($0.value, label: "\(label): target", in: AutoscaleConfig.targetRange, problems: &problems)
+        }
+        let cooldown = fields.optional("cooldown", default: AutoscaleConfig.defaultCooldownMilliseconds, problems: &problems) { node, problems in
+            ScalarReading.duration(node, label: "\(label): cooldown", inMilliseconds: AutoscaleConfig.cooldownMillisecondsRange, problems: &problems)
+        }
+        guard let minimum, let maximum, let target, let cooldown else { return nil }
+        if minimum > maximum {
+            problems.report("\(label): min (\(minimum)) must not be above max (\(maximum))", at: fields["min"]?.value.mark ?? mark)
+            return nil
+        }
+        if let units, !(minimum...maximum).contains(units) {
+            problems.report("\(label): the section starts with \(units) units, outside min \(minimum) ... max \(maximum)", at: mark)
+            return nil
+        }
+        if let backups, minimum <= backups {
+            problems.report("\(label): min (\(minimum)) must be more than backups (\(backups)): a backup never sits on its primary's unit",
+                            at: fields["min"]?.value.mark ?? mark)
+            return nil
+        }
+        return AutoscaleConfig(min: minimum, max: maximum, targetPerUnit: target, cooldownMilliseconds: cooldown)
     }
 
     /// The section's partitioner, from `partitioning` with `partitions` (hash) or `ranges` (range).

@@ -97,6 +97,7 @@ struct Up: ParsableCommand {
         var liveness = BrokerLiveness(limitMilliseconds: BrokerLiveness.limit(
             heartbeatMilliseconds: topology.broker.heartbeatMilliseconds, liveness: topology.broker.liveness))
         var scaling = ScaleReconciler(topology: topology)
+        var autoscaler = Autoscaler(topology: topology)
         while ProcessSignals.pending == 0 {
             for event in manager.supervise(now: monotonicMilliseconds()) {
                 switch event {
@@ -106,7 +107,14 @@ struct Up: ParsableCommand {
                 case .retired(let name, let exit): say("\(name) stopped (\(exit)): scaled away")
                 }
             }
-            if let status = probe(&liveness, connection, manager) { reconcile(&scaling, status, connection, manager) }
+            if let status = probe(&liveness, connection, manager) {
+                for decision in autoscaler.observe(status, now: monotonicMilliseconds()) {
+                    say("\(decision.section): \(decision.reason)")
+                    _ = try? connection.send("grid", "scale", key: Array(decision.section.utf8),
+                                             arguments: [Array(String(decision.units).utf8), Array(decision.reason.utf8)])
+                }
+                reconcile(&scaling, status, connection, manager)
+            }
             usleep(50_000)
         }
         say("stopping grid '\(topology.grid)'")
