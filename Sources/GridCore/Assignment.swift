@@ -36,8 +36,13 @@ public struct Assignment: Sendable, Equatable {
     /// or a partition lost): load the partition from the database first, and continue its
     /// sequence at this floor or above, so versions clients saw are never issued again.
     public var load: UInt64?
+    /// For a primary lease being handed over (a move): the unit taking it over. The primary
+    /// stops serving the partition and keeps it until the broker promotes that unit.
+    public var handover: String?
 
-    public init(lease: Lease, primary: String, backups: [String], inSync: [String] = [], incarnations: [String: UInt64] = [:], load: UInt64? = nil) {
+    public init(lease: Lease, primary: String, backups: [String], inSync: [String] = [], incarnations: [String: UInt64] = [:], load: UInt64? = nil,
+                handover: String? = nil) {
+        self.handover = handover
         self.lease = lease
         self.primary = primary
         self.backups = backups

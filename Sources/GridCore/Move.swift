@@ -25,8 +25,8 @@ public struct Move: Sendable, Equatable {
     }
 }
 
-/// A primary handing its partition over: it was told to stop serving and follow
-/// `to` under `epoch`; `to` is promoted once the primary's report shows it stopped.
+/// A primary handing its partition over: it was told to stop serving it (and keep it);
+/// `to` is promoted under `epoch` once the primary's report shows it applied that.
 public struct Handover: Sendable, Equatable {
     public var to: String
     public var epoch: UInt64

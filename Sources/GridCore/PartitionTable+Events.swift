@@ -46,8 +46,9 @@ extension PartitionTable {
             let partition = holding.partition
             state.slots[partition].lastSequence = max(state.slots[partition].lastSequence, holding.sequence)
             let slot = state.slots[partition]
-            if let handover = slot.handover, slot.primary == unit, holding.role == .backup, holding.epoch == handover.epoch {
-                // The old primary follows: it serves nothing of the partition any more.
+            if slot.handover != nil, current, slot.primary == unit, holding.role == .primary, holding.epoch == slot.epoch {
+                // The report answers the assignment that stopped the primary serving: it serves
+                // nothing of the partition any more, and holds all it acknowledged.
                 handedOver.append((partition, holding.sequence))
                 continue
             }

@@ -4,11 +4,11 @@
 /// 1. the target is added as an extra backup (it counts for nothing until its primary
 ///    reports it in sync);
 /// 2. a backup move then drops the source's copy; a primary move tells the primary to
-///    stop serving and follow the target under a new epoch (requests for the partition
-///    wait at the broker);
-/// 3. once the old primary's report shows it follows, the target is promoted under that
-///    epoch (the waiting requests go to it), and the old primary stays on as a backup
-///    where one is needed.
+///    stop serving the partition but keep it (requests for it wait at the broker);
+/// 3. once the old primary's report answers that assignment, the target is promoted
+///    under a new epoch (the waiting requests go to it), and the old primary follows it
+///    as a backup where one is needed. A broker restarting meanwhile finds the old
+///    primary still claiming the partition under the old epoch, and keeps it there.
 ///
 /// A move whose target dies is dropped (a handover under way gives the partition back to
 /// its old primary, under a newer epoch); one whose primary dies ends in an ordinary
@@ -121,8 +121,8 @@ extension PartitionTable {
         return changes
     }
 
-    /// The old primary reported following under the handover's epoch: it serves nothing
-    /// of the partition any more, and its target takes over.
+    /// The old primary's report answers the assignment that stopped it serving: it serves
+    /// nothing of the partition any more, and its target takes over.
     mutating func completeHandover(section: String, partition: Int, sequence: UInt64) -> [TableChange] {
         guard var state = sections[section], let handover = state.slots[partition].handover,
               let from = state.slots[partition].primary else { return [] }
@@ -148,8 +148,8 @@ extension PartitionTable {
         return changes
     }
 
-    /// A handover whose target died: the old primary takes its partition back under a
-    /// newer epoch (it stopped serving, or is about to, and holds all it acknowledged).
+    /// A handover whose target died: the old primary serves its partition again, under a
+    /// newer epoch (it kept all it acknowledged).
     mutating func abortHandover(section: String, partition: Int) -> [TableChange] {
         guard var state = sections[section], state.slots[partition].handover != nil,
               let primary = state.slots[partition].primary else { return [] }

@@ -195,11 +195,6 @@ public struct PartitionTable: Sendable {
         guard let section = unitSections[unit], let state = sections[section] else { return [] }
         var result: [Assignment] = []
         for (partition, slot) in state.slots.enumerated() {
-            if slot.primary == unit, let handover = slot.handover {
-                // Handing over: it stops serving and follows the new primary under the new epoch.
-                result.append(Assignment(lease: Lease(partition: partition, epoch: handover.epoch, role: .backup), primary: handover.to, backups: []))
-                continue
-            }
             let role: Role
             if slot.primary == unit {
                 role = .primary
@@ -212,7 +207,8 @@ public struct PartitionTable: Sendable {
             for backup in slot.backups { incarnations[backup] = state.incarnations[backup] ?? 0 }
             result.append(Assignment(
                 lease: Lease(partition: partition, epoch: slot.epoch, role: role), primary: slot.primary!, backups: slot.backups,
-                inSync: slot.inSync, incarnations: incarnations, load: role == .primary ? slot.load : nil))
+                inSync: slot.inSync, incarnations: incarnations, load: role == .primary ? slot.load : nil,
+                handover: role == .primary ? slot.handover?.to : nil))
         }
         return result
     }

@@ -170,11 +170,17 @@ public struct UnitStore: Sendable {
         let epoch = assignment.lease.epoch
         if led[partition] != nil, assignment.load == nil || led[partition]!.store.epoch == epoch {
             // Still led (the same epoch, or granted again to the holder after a broker restart).
+            // A handover stops serving: what waited for the backups is answered 421 (routed
+            // again to the new primary, with its request id) and the partition is kept as is.
+            var directives: [Directive] = []
+            if assignment.handover != nil, !led[partition]!.suspended {
+                directives += led[partition]!.acks.abandon().map { .abandon(token: $0) }
+            }
             led[partition]!.store.epoch = epoch
-            led[partition]!.suspended = false
+            led[partition]!.suspended = assignment.handover != nil
             led[partition]!.backups = assignment.backups
             let tokens = led[partition]!.acks.setBackups(assignment.members, now: now)
-            return released(tokens, now: now)
+            return directives + (assignment.handover == nil ? released(tokens, now: now) : tokens.map { .abandon(token: $0) })
         }
         var directives: [Directive] = []
         if let old = led.removeValue(forKey: partition) {

@@ -385,8 +385,9 @@ public final class ProcessingUnit {
         let notLed = ledBefore.subtracting(store.led.keys)
         forgetWorkflows(notLedAnyMore: notLed)
         try refuseWaiting(notLedAnyMore: notLed)
-        // A handover waits for this report (it shows the partition followed, not led): at once.
-        if !notLed.isEmpty { try sendReport(now: monotonicMilliseconds()) }
+        // The broker may wait for this report (a handover waits for the primary to have
+        // stopped serving): at once.
+        try sendReport(now: monotonicMilliseconds())
         // A partition just led (promoted, or new): its unfinished workflows continue here.
         try resumeWorkflows(in: Set(store.led.keys).subtracting(ledBefore).subtracting(store.loadingPartitions))
         logger.info("leases assigned", metadata: [

@@ -330,9 +330,11 @@ public struct AssignBody: Sendable, Equatable, Codable {
         public var inSync: [String]
         /// A primary lease to load from the database first: the sequence to continue at or above.
         public var load: UInt64?
+        /// A primary lease being handed over: the unit taking it (the primary stops serving it).
+        public var handover: String?
 
         enum CodingKeys: String, CodingKey {
-            case partition, epoch, role, primary, backups, load
+            case partition, epoch, role, primary, backups, load, handover
             case inSync = "in_sync"
         }
     }
@@ -364,7 +366,7 @@ public struct AssignBody: Sendable, Equatable, Codable {
         self.stamp = stamp
         self.assignments = assignments.map {
             Item(partition: $0.lease.partition, epoch: $0.lease.epoch, role: $0.lease.role == .primary ? "primary" : "backup",
-                 primary: $0.primary, backups: $0.backups, inSync: $0.inSync, load: $0.load)
+                 primary: $0.primary, backups: $0.backups, inSync: $0.inSync, load: $0.load, handover: $0.handover)
         }
         self.peers = peers
     }
@@ -378,7 +380,8 @@ public struct AssignBody: Sendable, Equatable, Codable {
             var incarnations: [String: UInt64] = [:]
             for backup in item.backups { incarnations[backup] = peers[backup]?.incarnation ?? 0 }
             result.append(Assignment(lease: Lease(partition: item.partition, epoch: item.epoch, role: role), primary: item.primary, backups: item.backups,
-                                     inSync: item.inSync, incarnations: incarnations, load: role == .primary ? item.load : nil))
+                                     inSync: item.inSync, incarnations: incarnations, load: role == .primary ? item.load : nil,
+                                     handover: role == .primary ? item.handover : nil))
         }
         return result
     }

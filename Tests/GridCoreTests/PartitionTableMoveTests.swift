@@ -39,21 +39,19 @@ final class PartitionTableMoveTests: XCTestCase {
             changes += new
         }
 
-        /// Every live unit reports what it holds.
+        /// Every live unit reports what it holds; a primary told to hand over answers that
+        /// assignment only when `followOnHandover` (else its report predates it).
         mutating func reportAll() {
             for unit in state.units {
                 var holdings: [Holding] = []
+                var current = true
                 for (partition, slot) in state.slots.enumerated() where slot.primary == unit {
-                    if let handover = slot.handover {
-                        guard followOnHandover else { continue }
-                        holdings.append(Holding(partition: partition, role: .backup, epoch: handover.epoch, sequence: 10, inSync: false))
-                    } else {
-                        holdings.append(Holding(partition: partition, role: .primary, epoch: slot.epoch, sequence: 10, inSync: true,
-                                                inSyncBackups: catchUp ? slot.backups : slot.inSync))
-                    }
+                    if slot.handover != nil, !followOnHandover { current = false }
+                    holdings.append(Holding(partition: partition, role: .primary, epoch: slot.epoch, sequence: 10, inSync: true,
+                                            inSyncBackups: catchUp ? slot.backups : slot.inSync))
                 }
                 let before = table
-                record(table.onReport(unit: unit, holdings: holdings), before: before)
+                record(table.onReport(unit: unit, holdings: holdings, current: current), before: before)
             }
         }
 
@@ -140,17 +138,19 @@ final class PartitionTableMoveTests: XCTestCase {
         let newEpoch = slot.handover!.epoch
         XCTAssertGreaterThan(newEpoch, slot.epoch)
         XCTAssertNil(sim.table.primary(section: "s", partition: partition), "requests wait at the broker during the handover")
-        XCTAssertEqual(sim.table.assignments(of: from).first { $0.lease.partition == partition },
-                       Assignment(lease: Lease(partition: partition, epoch: newEpoch, role: .backup), primary: to, backups: []),
-                       "the old primary is told to stop serving and follow the target")
+        let stopped = sim.table.assignments(of: from).first { $0.lease.partition == partition }
+        XCTAssertEqual(stopped?.lease, Lease(partition: partition, epoch: slot.epoch, role: .primary), "it keeps the partition, under its epoch")
+        XCTAssertEqual(stopped?.handover, to, "the old primary is told to stop serving it")
         let targetLease = sim.table.assignments(of: to).first { $0.lease.partition == partition }
         XCTAssertEqual(targetLease?.lease.role, .backup, "the target waits as a backup")
-        // The old primary still says it leads (it has not read its assignment): nothing happens.
+        // Its reports predate that assignment: nothing happens.
         for _ in 0..<5 { sim.tick() }
         XCTAssertNil(sim.table.primary(section: "s", partition: partition))
-        // It follows now: the target leads under the handover's epoch, and the old primary stays on as its backup.
+        let held = Holding(partition: partition, role: .primary, epoch: slot.epoch, sequence: 33, inSync: true)
+        XCTAssertEqual(sim.table.onReport(unit: from, holdings: [held], current: false), [])
+        // It answers it now: the target leads under the new epoch, and the old primary stays on as its backup.
         let before = sim.table
-        let changes = sim.table.onReport(unit: from, holdings: [Holding(partition: partition, role: .backup, epoch: newEpoch, sequence: 33, inSync: false)])
+        let changes = sim.table.onReport(unit: from, holdings: [held], current: true)
         sim.record(changes, before: before)
         XCTAssertTrue(changes.contains(.promoted(section: "s", partition: partition, unit: to, epoch: newEpoch, previous: from, sequence: 33)), "\(changes)")
         XCTAssertTrue(changes.contains(.moved(section: "s", partition: partition, kind: .primary, from: from, to: to)))
@@ -196,6 +196,38 @@ final class PartitionTableMoveTests: XCTestCase {
         XCTAssertNotEqual(lead.unit, from)
         XCTAssertGreaterThan(lead.epoch, handoverEpoch)
         XCTAssertNil(sim.state.slots[partition].handover)
+    }
+
+    /// The old primary keeps the partition (stopped, under its epoch) until the target is
+    /// promoted: a broker restarting meanwhile rebuilds it as the primary, with its data.
+    func testABrokerRestartDuringAHandoverKeepsTheOldPrimary() {
+        var sim = Sim(units: ["s-1", "s-2"], partitions: 4)
+        sim.followOnHandover = false
+        XCTAssertTrue(sim.settle())
+        sim.join("s-3")
+        var handover: (partition: Int, from: String, to: String)?
+        for _ in 0..<50 where handover == nil {
+            sim.tick()
+            for change in sim.changes { if case .handingOver(_, let p, let from, let to) = change { handover = (p, from, to) } }
+        }
+        guard let (partition, from, to) = handover else { return XCTFail("no handover began") }
+        let epoch = sim.state.slots[partition].epoch
+        // What each unit reports to a new broker: the old primary still holds it as primary.
+        var rebuilt = PartitionTable(sections: [.init(name: "s", partitioner: .hash(partitions: 4), expectedUnits: 3, backups: 1)], generation: 1)
+        for unit in ["s-1", "s-2", "s-3"] {
+            var holdings: [Holding] = []
+            for (index, slot) in sim.state.slots.enumerated() {
+                if slot.primary == unit {
+                    holdings.append(Holding(partition: index, role: .primary, epoch: slot.epoch, sequence: 10, inSync: true, inSyncBackups: slot.inSync))
+                } else if slot.backups.contains(unit) {
+                    holdings.append(Holding(partition: index, role: .backup, epoch: slot.epoch, sequence: 10, inSync: slot.inSync.contains(unit)))
+                }
+            }
+            _ = rebuilt.onUnitReady(section: "s", unit: unit, holdings: holdings, now: 0)
+        }
+        XCTAssertEqual(rebuilt.primary(section: "s", partition: partition)?.unit, from, "not \(to): it never took over")
+        XCTAssertEqual(rebuilt.primary(section: "s", partition: partition)?.epoch, epoch)
+        XCTAssertTrue(rebuilt.isComplete)
     }
 
     func testScalingDownDrainsTheMostRecentlyAddedUnitsUntilTheyHoldNothing() {

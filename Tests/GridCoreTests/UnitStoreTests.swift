@@ -250,6 +250,28 @@ final class UnitStoreTests: XCTestCase {
         XCTAssertEqual(outcome.status, .ok)
     }
 
+    /// A primary moving its partition away (a handover) stops serving it at once, on every
+    /// path, answers what waited for its backups 421, and keeps the partition as it is;
+    /// should the move be given up it serves again under the newer epoch.
+    func testAHandoverStopsServingAndKeepsThePartition() {
+        var (primary, _) = pair()
+        let route = Route(partition: 0, epoch: 1)
+        guard case .answer(_, let held?) = put(&primary, route, "k", "v", now: 10) else { return XCTFail("a sync write waits for its backup") }
+        var handingOver = primaryLease(0, epoch: 1)
+        handingOver.handover = "b"
+        XCTAssertEqual(primary.onAssign([handingOver], now: 11), [.abandon(token: held)], "what waited is answered 421")
+        XCTAssertEqual(put(&primary, route, "k", "late", now: 12), .waitForLease)
+        XCTAssertEqual(get(&primary, route, "k", now: 12), .waitForLease)
+        XCTAssertFalse(primary.mayServe(0, now: 12), "no workflow step either")
+        XCTAssertTrue(primary.commitsToPublish(all: true, now: 12).isEmpty)
+        XCTAssertEqual(primary.holdings.first?.role, .primary, "it still holds the partition: a restarted broker finds it there")
+        XCTAssertEqual(primary.led(0)?.store.sequence, 1)
+        // The move is given up: served again under the newer epoch, with what it held.
+        _ = primary.onAssign([primaryLease(0, epoch: 3)], now: 13)
+        guard case .answer(let outcome, _) = get(&primary, Route(partition: 0, epoch: 3), "k", now: 14) else { return XCTFail("served again") }
+        XCTAssertEqual(outcome.status, .ok)
+    }
+
     /// A load that finishes between registering again and the confirming assignment does
     /// not confirm the claim: the partition stays suspended until the broker says so.
     func testALoadFinishingAfterRegisteringAgainStaysSuspended() {
