@@ -345,10 +345,10 @@ class Nemesis:
         return fault
 
     def _kill_moving(self, status, fault):
-        """Scales customer out by two and kill -9s the source or the target of a move under way
-        (alternately); once the killed unit is back and the section settled, scales back."""
+        """Scales customer out by two and kill -9s the source or the target of a move under way,
+        or the broker (in turn); once the killed process is back and the section settled, scales back."""
         section = CUSTOMER
-        side = ("from", "to")[self.kill_moving_round % 2]
+        side = ("from", "to", "broker")[self.kill_moving_round % 3]
         self.kill_moving_round += 1
         base = SECTIONS[section]["units"]
         fault.injected = time.monotonic()
@@ -359,8 +359,10 @@ class Nemesis:
             current = self.grid.status()
             for move in (section_status(current, section) or {}).get("moves") or []:
                 pids = {u["name"]: u.get("pid") for u in units(current, section)}
-                if pids.get(move[side]):
-                    victim = (move, move[side], pids[move[side]])
+                pids["broker"] = (current or {}).get("broker_pid")
+                name = "broker" if side == "broker" else move[side]
+                if pids.get(name):
+                    victim = (move, name, pids[name])
                     break
             else:
                 time.sleep(0.02)
@@ -370,7 +372,7 @@ class Nemesis:
             self.wait_settled(section, base + 2)
         else:
             move, name, pid = victim
-            fault.target = "%s (pid %d), the move's %s" % (name, pid, "source" if side == "from" else "target")
+            fault.target = "%s (pid %d)%s" % (name, pid, {"from": ", the move's source", "to": ", the move's target"}.get(side, ""))
             self.kill(fault, name, pid)
             healed, reason = wait_replaced(self.grid, fault.killed, WHOLE_TIMEOUT)
             # Checked here: the victim may be one of the units scaled away below.
