@@ -279,14 +279,25 @@ extension Broker {
             let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
             publish("grid.backup.in_sync", ["section": parts[0], "unit": parts[1], "partitions": partitions.sorted()])
         }
+        // A new primary learns of its lease before the requests released below reach it; the
+        // other units concerned hear at the end of this loop turn, once per turn however
+        // many changes touched them (an ASSIGN carries all of a unit's leases).
+        var urgent: Set<String> = []
+        for change in changes {
+            switch change {
+            case .promoted(_, _, let unit, _, _, _), .leased(_, _, let unit, _, _): urgent.insert(unit)
+            default: break
+            }
+        }
         for unit in touchedUnits(changes).sorted() {
-            try sendAssignment(to: unit)
+            if urgent.contains(unit) { try sendAssignment(to: unit) } else { deferredAssignments.insert(unit) }
         }
         try releaseWaiting(opened)
     }
 
     /// Sends a unit every lease it holds, with the endpoints of the units it replicates with.
     func sendAssignment(to unit: String) throws(ZMQError) {
+        deferredAssignments.remove(unit)
         guard let routingID = routingIDs[unit] else { return }
         let assignments = table.assignments(of: unit)
         var names: Set<String> = [unit]
@@ -304,6 +315,12 @@ extension Broker {
         units[routingID] = record
         let body = AssignBody(assign: record.assignSent, stamp: record.stamp, assignments: assignments, peers: peers)
         _ = try backend.send(routingID, UnitMessage.assign(body).frames)
+    }
+
+    /// Sends the ASSIGNs `apply` left for the end of the loop turn.
+    func flushAssignments() throws(ZMQError) {
+        guard !deferredAssignments.isEmpty else { return }
+        for unit in deferredAssignments.sorted() { try sendAssignment(to: unit) }
     }
 
     /// Publishes a grid event: topic frame, then a JSON object with the time.

@@ -144,6 +144,9 @@ public final class Broker {
         var moves: UInt64 = 0
     }
 
+    /// Units whose ASSIGN waits for the end of the loop turn (`flushAssignments`).
+    var deferredAssignments: Set<String> = []
+
     /// Why the `grid scale` being answered was asked for (its event says so).
     var scaleReason: String?
 
@@ -202,6 +205,7 @@ public final class Broker {
             if poller.isReadable(backIndex) { try drainBackend() }
             if poller.isReadable(frontIndex) { try drainFrontend() }
             try onTick(now: monotonicMilliseconds())
+            try flushAssignments()
         }
         for routingID in units.keys {
             _ = try? backend.send(routingID, UnitMessage.disconnect.frames)

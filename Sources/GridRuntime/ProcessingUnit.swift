@@ -385,9 +385,8 @@ public final class ProcessingUnit {
         let notLed = ledBefore.subtracting(store.led.keys)
         forgetWorkflows(notLedAnyMore: notLed)
         try refuseWaiting(notLedAnyMore: notLed)
-        // The broker may wait for this report (a handover waits for the primary to have
-        // stopped serving): at once.
-        try sendReport(now: monotonicMilliseconds())
+        // A handover waits for the report that shows the primary stopped serving: at once.
+        if assignments.contains(where: { $0.handover != nil }) { try sendReport(now: monotonicMilliseconds()) }
         // A partition just led (promoted, or new): its unfinished workflows continue here.
         try resumeWorkflows(in: Set(store.led.keys).subtracting(ledBefore).subtracting(store.loadingPartitions))
         logger.info("leases assigned", metadata: [

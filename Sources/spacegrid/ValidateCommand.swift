@@ -13,7 +13,11 @@ struct Validate: ParsableCommand {
             let topology = try Topology.load(path: file)
             let units = topology.sections.reduce(0) { $0 + $1.units }
             let partitions = topology.sections.reduce(0) { $0 + $1.partitionCount }
-            print("\(file): ok: grid '\(topology.grid)', \(topology.sections.count) sections, \(units) units, \(partitions) partitions")
+            let scaled = topology.sections.compactMap { section in
+                section.autoscale.map { "\(section.name) \($0.min)...\($0.max) units at \($0.targetPerUnit) requests/s per unit" }
+            }
+            let autoscale = scaled.isEmpty ? "" : "; autoscale: " + scaled.joined(separator: ", ")
+            print("\(file): ok: grid '\(topology.grid)', \(topology.sections.count) sections, \(units) units, \(partitions) partitions\(autoscale)")
         } catch {
             FileHandle.standardError.write(Data("\(error.description)\n".utf8))
             let count = error.problems.count
