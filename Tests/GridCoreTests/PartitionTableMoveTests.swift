@@ -85,6 +85,19 @@ final class PartitionTableMoveTests: XCTestCase {
         }
 
         var movedCount: Int { changes.filter { if case .moved = $0 { return true } else { return false } }.count }
+
+        /// A settled two-unit table that a third unit joins, ticked until a handover began
+        /// (the old primary not answering it): that handover, or nil.
+        mutating func handOverToANewUnit() -> (partition: Int, from: String, to: String)? {
+            followOnHandover = false
+            guard settle() else { return nil }
+            join("s-3")
+            for _ in 0..<50 {
+                tick()
+                for change in changes { if case .handingOver(_, let p, let from, let to) = change { return (p, from, to) } }
+            }
+            return nil
+        }
     }
 
     private func assertEven(_ sim: Sim, file: StaticString = #filePath, line: UInt = #line) {
@@ -123,16 +136,9 @@ final class PartitionTableMoveTests: XCTestCase {
         XCTAssertEqual(sim.movedCount, 8, "no oscillation once even")
     }
 
-    func testAHandoverPromotesTheTargetOnlyOnceTheOldPrimaryFollows() {
+    func testAHandoverPromotesTheTargetOnlyOnceTheOldPrimaryStopped() {
         var sim = Sim(units: ["s-1", "s-2"], partitions: 4)
-        sim.followOnHandover = false
-        XCTAssertTrue(sim.settle())
-        sim.join("s-3")
-        var handover: (partition: Int, from: String, to: String)?
-        for _ in 0..<50 where handover == nil {
-            sim.tick()
-            for change in sim.changes { if case .handingOver(_, let p, let from, let to) = change { handover = (p, from, to) } }
-        }
+        let handover = sim.handOverToANewUnit()
         guard let (partition, from, to) = handover else { return XCTFail("no handover began") }
         let slot = sim.state.slots[partition]
         let newEpoch = slot.handover!.epoch
@@ -160,14 +166,7 @@ final class PartitionTableMoveTests: XCTestCase {
 
     func testTheTargetDyingDuringAHandoverGivesThePartitionBackToTheOldPrimary() {
         var sim = Sim(units: ["s-1", "s-2"], partitions: 4)
-        sim.followOnHandover = false
-        XCTAssertTrue(sim.settle())
-        sim.join("s-3")
-        var handover: (partition: Int, from: String, to: String)?
-        for _ in 0..<50 where handover == nil {
-            sim.tick()
-            for change in sim.changes { if case .handingOver(_, let p, let from, let to) = change { handover = (p, from, to) } }
-        }
+        let handover = sim.handOverToANewUnit()
         guard let (partition, from, to) = handover else { return XCTFail("no handover began") }
         let handoverEpoch = sim.state.slots[partition].handover!.epoch
         sim.changes = []
@@ -181,14 +180,7 @@ final class PartitionTableMoveTests: XCTestCase {
 
     func testTheOldPrimaryDyingDuringAHandoverFailsOverToAnInSyncBackup() {
         var sim = Sim(units: ["s-1", "s-2"], partitions: 4)
-        sim.followOnHandover = false
-        XCTAssertTrue(sim.settle())
-        sim.join("s-3")
-        var handover: (partition: Int, from: String, to: String)?
-        for _ in 0..<50 where handover == nil {
-            sim.tick()
-            for change in sim.changes { if case .handingOver(_, let p, let from, let to) = change { handover = (p, from, to) } }
-        }
+        let handover = sim.handOverToANewUnit()
         guard let (partition, from, _) = handover else { return XCTFail("no handover began") }
         let handoverEpoch = sim.state.slots[partition].handover!.epoch
         sim.kill([from])
@@ -202,14 +194,7 @@ final class PartitionTableMoveTests: XCTestCase {
     /// promoted: a broker restarting meanwhile rebuilds it as the primary, with its data.
     func testABrokerRestartDuringAHandoverKeepsTheOldPrimary() {
         var sim = Sim(units: ["s-1", "s-2"], partitions: 4)
-        sim.followOnHandover = false
-        XCTAssertTrue(sim.settle())
-        sim.join("s-3")
-        var handover: (partition: Int, from: String, to: String)?
-        for _ in 0..<50 where handover == nil {
-            sim.tick()
-            for change in sim.changes { if case .handingOver(_, let p, let from, let to) = change { handover = (p, from, to) } }
-        }
+        let handover = sim.handOverToANewUnit()
         guard let (partition, from, to) = handover else { return XCTFail("no handover began") }
         let epoch = sim.state.slots[partition].epoch
         // What each unit reports to a new broker: the old primary still holds it as primary.
