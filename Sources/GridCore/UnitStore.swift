@@ -303,13 +303,23 @@ public struct UnitStore: Sendable {
     public mutating func commitsToPublish(all: Bool, now: UInt64) -> [(partition: Int, epoch: UInt64, committed: UInt64)] {
         guard leaseValid(now: now) else { return [] }
         var result: [(Int, UInt64, UInt64)] = []
-        for partition in led.keys where !led[partition]!.loading && !led[partition]!.suspended {
-            let committed = led[partition]!.acks.committed
-            guard all || committed != led[partition]!.publishedCommit else { continue }
-            led[partition]!.publishedCommit = committed
-            result.append((partition, led[partition]!.store.epoch, committed))
+        // Called every loop turn: each entry is read and marked in place. (Iterating `led.keys`
+        // while writing used to copy the whole dictionary, and each `led[p]!` read a whole `Led`.)
+        var index = led.startIndex
+        while index != led.endIndex {
+            let partition = led.keys[index]
+            if let (epoch, committed) = Self.takeCommit(&led.values[index], all: all) { result.append((partition, epoch, committed)) }
+            led.formIndex(after: &index)
         }
         return result
+    }
+
+    private static func takeCommit(_ entry: inout Led, all: Bool) -> (epoch: UInt64, committed: UInt64)? {
+        guard !entry.loading, !entry.suspended else { return nil }
+        let committed = entry.acks.committed
+        guard all || committed != entry.publishedCommit else { return nil }
+        entry.publishedCommit = committed
+        return (entry.store.epoch, committed)
     }
 
     /// How many entries the unit holds, over all partitions and roles.

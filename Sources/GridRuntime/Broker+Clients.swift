@@ -172,7 +172,8 @@ extension Broker {
     func answerGridService(_ client: [UInt8], _ request: ClientWire.Request) throws(ZMQError) {
         switch String(decoding: request.operation, as: UTF8.self) {
         case "status":
-            try sendToClient(client, envelope: request.envelope, status: .ok, payload: status().encoded, meta: ReplyMeta().encoded)
+            let summary = request.arguments.first == Array("summary".utf8)
+            try sendToClient(client, envelope: request.envelope, status: .ok, payload: status(partitions: !summary).encoded, meta: ReplyMeta().encoded)
         case "metrics":
             try sendToClient(client, envelope: request.envelope, status: .ok, payload: Array(metrics().utf8), meta: ReplyMeta().encoded)
         case "ping":

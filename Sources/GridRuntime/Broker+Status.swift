@@ -7,8 +7,9 @@ import Glibc
 #endif
 
 extension Broker {
-    /// The status the `grid status` request returns.
-    func status() -> GridStatus {
+    /// The status the `grid status` request returns; `partitions: false` (`grid status summary`)
+    /// leaves every section's partition list empty, for pollers that need units and moves only.
+    func status(partitions withPartitions: Bool = true) -> GridStatus {
         let now = monotonicMilliseconds()
         var sections: [GridStatus.SectionStatus] = []
         for config in topology.sections {
@@ -36,7 +37,7 @@ extension Broker {
             sections.append(GridStatus.SectionStatus(
                 name: config.name, partitioning: partitioning, mode: config.mode.rawValue, expectedUnits: state.expectedUnits,
                 placed: state.placed, orphans: state.orphanCount, skew: (values.max() ?? 0) - (values.min() ?? 0), units: unitStatuses,
-                partitions: state.slots.enumerated().map { partition, slot in
+                partitions: !withPartitions ? [] : state.slots.enumerated().map { partition, slot in
                     let report = lag[PartitionKey(section: config.name, partition: partition)]
                     var status = GridStatus.PartitionStatus(
                         partition: partition, primary: slot.primary, backups: slot.backups, epoch: slot.epoch,

@@ -144,6 +144,9 @@ public final class Broker {
         var moves: UInt64 = 0
     }
 
+    /// When the partition table last ticked.
+    var lastTableTick: UInt64 = 0
+
     /// Units whose ASSIGN waits for the end of the loop turn (`flushAssignments`).
     var deferredAssignments: Set<String> = []
 
@@ -266,7 +269,12 @@ public final class Broker {
         }
         // Together: none of their partitions is promoted onto another of them.
         if !dead.isEmpty { try onUnitsGone(dead) }
-        try apply(table.onTick(now: now))
+        // The loop turns after every batch of messages; the table's clocks (placement delay,
+        // loss grace, rebalancing) need no more than one tick per 10 ms.
+        if now >= lastTableTick + 10 || now < lastTableTick {
+            lastTableTick = now
+            try apply(table.onTick(now: now))
+        }
         if waitingCount > 0 { try expireWaiting(now: now) }
     }
 }

@@ -147,7 +147,8 @@ struct Up: ParsableCommand {
             liveness.answered(now: now)
             if reply.status == .ok, let status = GridStatus(decoding: reply.payload) { latest = status }
         }
-        if liveness.shouldAsk(now: now), (try? connection.send("grid", "status", key: Array("-".utf8))) != nil {
+        // The summary: units and moves without the partition list (this runs every second).
+        if liveness.shouldAsk(now: now), (try? connection.send("grid", "status", key: Array("-".utf8), arguments: [Array("summary".utf8)])) != nil {
             liveness.asked(now: now)
         }
         if let pid = liveness.unresponsive(now: now) {
