@@ -220,6 +220,14 @@ extension Broker {
             try refuse(client, request.envelope, .badArguments("grid scale: section '\(section)' cannot have \(count) units"))
             return
         }
+        if let runFolder {
+            let counts = Dictionary(uniqueKeysWithValues: table.sections.values.filter(\.scaled).map { ($0.name, $0.expectedUnits) })
+            do {
+                try SectionScaleFile.store(runFolder: runFolder, counts: counts)
+            } catch {
+                logger.error("could not store the scaled unit counts; a restarted broker would expect the topology's", metadata: ["error": "\(error)"])
+            }
+        }
         try apply(changes)
         let state = table.sections[section]!
         let body: [String: Any] = ["section": section, "units": count, "live": state.units, "draining": state.draining.sorted(by: PartitionTable.unitOrder)]

@@ -144,6 +144,9 @@ public final class Broker {
         var moves: UInt64 = 0
     }
 
+    /// Where `grid scale`'s counts are kept across broker restarts (nil: an in-process grid).
+    let runFolder: String?
+
     /// When the partition table last ticked.
     var lastTableTick: UInt64 = 0
 
@@ -159,8 +162,10 @@ public final class Broker {
     /// Binds the broker's three sockets as the topology says. `generation` comes from
     /// `BrokerGeneration.next(runFolder:)` (one more than the last broker's); an in-process
     /// grid without a run folder is generation 0.
-    public init(topology: Topology, context: Context, logger: Logger, requestWaitMilliseconds: UInt64 = 3_000, generation: UInt64 = 0) throws(ZMQError) {
+    public init(topology: Topology, context: Context, logger: Logger, requestWaitMilliseconds: UInt64 = 3_000, generation: UInt64 = 0,
+                runFolder: String? = nil) throws(ZMQError) {
         self.generation = generation
+        self.runFolder = runFolder
         self.topology = topology
         self.logger = logger
         self.requestWaitMilliseconds = requestWaitMilliseconds
@@ -184,6 +189,12 @@ public final class Broker {
         table = PartitionTable(sections: topology.sections.map {
             PartitionTable.SectionSpec(name: $0.name, partitioner: $0.partitioner, expectedUnits: $0.units, backups: $0.backups)
         }, lossGraceMilliseconds: UInt64(broker.lossGraceMilliseconds), generation: generation)
+        if let runFolder {
+            // A broker restarted after `grid scale` expects every unit the grid has.
+            for (section, count) in SectionScaleFile.load(runFolder: runFolder).sorted(by: { $0.key < $1.key }) {
+                _ = table.scale(section: section, units: count, now: 0)
+            }
+        }
         monitor = HeartbeatMonitor(intervalMilliseconds: broker.heartbeatMilliseconds, liveness: broker.liveness)
         for (index, section) in topology.sections.enumerated() {
             sectionsByBytes[Array(section.name.utf8)] = SectionRoute(

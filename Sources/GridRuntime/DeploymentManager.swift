@@ -104,6 +104,8 @@ public final class DeploymentManager {
     /// once the caller has seen this broker answer (not another grid's on the same port).
     public func startBroker() throws(SpawnError) {
         makeDirectories(runFolder + "/logs")
+        // A new grid starts at the topology's unit counts (a restarted broker reads the file).
+        SectionScaleFile.remove(runFolder: runFolder)
         for index in children.indices where children[index].kind == .broker {
             try launch(index)
         }

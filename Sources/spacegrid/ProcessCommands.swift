@@ -64,14 +64,15 @@ struct BrokerCommand: ParsableCommand {
         ProcessSignals.install()
         let context = Context()
         let generation: UInt64
+        let runFolder = options.runFolder ?? DeploymentManager.defaultRunFolder(grid: topology.grid)
         do {
-            generation = try BrokerGeneration.next(runFolder: options.runFolder ?? DeploymentManager.defaultRunFolder(grid: topology.grid))
+            generation = try BrokerGeneration.next(runFolder: runFolder)
         } catch {
             logger.critical("broker cannot start: \(error)")
             throw ExitCode(1)
         }
         do {
-            let broker = try Broker(topology: topology, context: context, logger: logger, generation: generation)
+            let broker = try Broker(topology: topology, context: context, logger: logger, generation: generation, runFolder: runFolder)
             try broker.run(until: .forProcess())
         } catch {
             logger.critical("broker failed: \(error)")

@@ -79,6 +79,25 @@ final class ElasticTests: XCTestCase {
         XCTAssertGreaterThan(writer.acknowledged.count, 400, "the writer made progress")
     }
 
+    /// A broker restarted after scaling out expects all the units (the count is kept in the
+    /// run folder): it must not start afresh the partitions held only by the units added.
+    func testABrokerRestartAfterScalingOutLosesNothing() throws {
+        let grid = try startGrid()
+        let writer = try AcknowledgedWriter(endpoint: grid.endpoint, section: "customer")
+        try writer.run(milliseconds: 300)
+        _ = try scale(grid, 4)
+        XCTAssertTrue(try write(writer) { settled(grid, units: 4) }, "not settled at 4 units:\n\(grid.log)")
+        try writer.drain()
+        guard let pid = grid.brokerPID() else { return XCTFail("no broker pid") }
+        kill(pid, SIGKILL)
+        XCTAssertTrue(try write(writer) { grid.brokerPID().map { $0 != pid } == true && settled(grid, units: 4) },
+                      "not settled after the broker restart:\n\(grid.log)")
+        try writer.drain()
+        XCTAssertEqual(try writer.lostWrites(), [], "acknowledged writes lost when the broker restarted after scaling out")
+        let brokerLog = (try? String(contentsOf: grid.runFolder.appendingPathComponent("logs/broker.log"), encoding: .utf8)) ?? ""
+        XCTAssertFalse(brokerLog.contains("partition lost"), "a partition was started afresh")
+    }
+
     func testAKillOfAMovesSourceOrTargetLosesNothing() throws {
         let grid = try startGrid()
         let writer = try AcknowledgedWriter(endpoint: grid.endpoint, section: "customer")
