@@ -162,7 +162,7 @@ struct Up: ParsableCommand {
     /// Starts the units `grid scale` asked for and stops the ones the broker drained.
     private func reconcile(_ scaling: inout ScaleReconciler, _ status: GridStatus, _ connection: GridConnection, _ manager: DeploymentManager) {
         var running: [String: [String]] = [:]
-        for section in topology(of: manager).sections {
+        for section in manager.topology.sections {
             running[section.name] = manager.children.filter { $0.kind == .unit(section: section.name) && !$0.retiring }.map(\.name)
         }
         for action in scaling.reconcile(status, running: running) {
@@ -182,8 +182,6 @@ struct Up: ParsableCommand {
             }
         }
     }
-
-    private func topology(of manager: DeploymentManager) -> Topology { manager.topology }
 
     /// Polls `grid status` until `condition` holds; nil on timeout, on a signal, or when the broker exits.
     private func waitFor(_ manager: DeploymentManager, _ connection: GridConnection, _ condition: (GridStatus) -> Bool) -> GridStatus? {

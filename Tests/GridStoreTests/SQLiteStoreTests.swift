@@ -282,21 +282,28 @@ final class SQLiteStoreTests: XCTestCase {
         XCTAssertEqual(try store.strings("PRAGMA wal_autocheckpoint"), ["\(SQLiteStore.walAutocheckpointPages)"])
     }
 
+    /// A database file as the v2 schema left it, written by hand: its migrations, watermarks
+    /// without epoch or seal, and a `customer` table with `rows` (SQL value tuples).
+    private func versionTwoFile(watermarks: String, rows: String) throws -> DatabaseQueue {
+        let queue = try DatabaseQueue(path: path)
+        try queue.write { db in
+            try db.execute(sql: """
+                CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY);
+                INSERT INTO grdb_migrations VALUES ('v1'), ('v2');
+                CREATE TABLE spacegrid_watermarks (section TEXT NOT NULL, partition INTEGER NOT NULL, sequence INTEGER NOT NULL,
+                    PRIMARY KEY (section, partition)) WITHOUT ROWID;
+                INSERT INTO spacegrid_watermarks VALUES \(watermarks);
+                CREATE TABLE "section_customer" (partition INTEGER NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL,
+                    version INTEGER NOT NULL, updated INTEGER NOT NULL, PRIMARY KEY (partition, key)) WITHOUT ROWID;
+                INSERT INTO "section_customer" VALUES \(rows);
+                """)
+        }
+        return queue
+    }
+
     func testAVersion2FileWithTheRollbackJournalSwitchesToWAL() throws {
         do {
-            let queue = try DatabaseQueue(path: path)
-            try queue.write { db in
-                try db.execute(sql: """
-                    CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY);
-                    INSERT INTO grdb_migrations VALUES ('v1'), ('v2');
-                    CREATE TABLE spacegrid_watermarks (section TEXT NOT NULL, partition INTEGER NOT NULL, sequence INTEGER NOT NULL,
-                        PRIMARY KEY (section, partition)) WITHOUT ROWID;
-                    INSERT INTO spacegrid_watermarks VALUES ('customer', 3, 7);
-                    CREATE TABLE "section_customer" (partition INTEGER NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL,
-                        version INTEGER NOT NULL, updated INTEGER NOT NULL, PRIMARY KEY (partition, key)) WITHOUT ROWID;
-                    INSERT INTO "section_customer" VALUES (3, X'61', X'31', 5, 0), (3, X'62', X'32', 7, 0);
-                    """)
-            }
+            let queue = try versionTwoFile(watermarks: "('customer', 3, 7)", rows: "(3, X'61', X'31', 5, 0), (3, X'62', X'32', 7, 0)")
             XCTAssertEqual(try queue.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") }, "delete")
         }
         let store = try SQLiteStore(path: path)
@@ -598,19 +605,8 @@ final class SQLiteStoreTests: XCTestCase {
     func testAVersion2FileGetsEpochsAndSealsKeepingItsRowsAndWatermarks() throws {
         // A file as the v2 schema left it (WAL already), by hand: watermarks without epoch and sealed.
         do {
-            let queue = try DatabaseQueue(path: path)
-            try queue.write { db in
-                try db.execute(sql: """
-                    CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY);
-                    INSERT INTO grdb_migrations VALUES ('v1'), ('v2');
-                    CREATE TABLE spacegrid_watermarks (section TEXT NOT NULL, partition INTEGER NOT NULL, sequence INTEGER NOT NULL,
-                        PRIMARY KEY (section, partition)) WITHOUT ROWID;
-                    INSERT INTO spacegrid_watermarks VALUES ('customer', 3, 7), ('customer', 4, 2), ('order', 3, -2);
-                    CREATE TABLE "section_customer" (partition INTEGER NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL,
-                        version INTEGER NOT NULL, updated INTEGER NOT NULL, PRIMARY KEY (partition, key)) WITHOUT ROWID;
-                    INSERT INTO "section_customer" VALUES (3, X'61', X'31', 5, 0), (3, X'62', X'32', 7, 0), (4, X'63', X'33', 2, 0);
-                    """)
-            }
+            let queue = try versionTwoFile(watermarks: "('customer', 3, 7), ('customer', 4, 2), ('order', 3, -2)",
+                                           rows: "(3, X'61', X'31', 5, 0), (3, X'62', X'32', 7, 0), (4, X'63', X'33', 2, 0)")
             _ = try queue.writeWithoutTransaction { try String.fetchOne($0, sql: "PRAGMA journal_mode = WAL") }
         }
         let store = try SQLiteStore(path: path)
