@@ -60,6 +60,7 @@ public final class GridConnection {
         let socket = try Socket(context, .dealer, linger: 0)
         try socket.setHighWaterMarks(send: 100_000, receive: 100_000)
         try socket.setReconnectInterval(milliseconds: 50, maximum: 1_000)
+        try context.curve?.connect(socket)
         try socket.connect(endpoint)
         return socket
     }

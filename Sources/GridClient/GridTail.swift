@@ -150,6 +150,7 @@ public final class GridTail {
             changes = try Socket(context, .sub, linger: 0)
             for socket in [events, changes] {
                 try socket.setHighWaterMarks(send: 1_000, receive: 200_000)
+                try context.curve?.connect(socket)
             }
             // A restarted broker's first events come within milliseconds: reconnect at once, no back-off.
             try events.setReconnectInterval(milliseconds: 50, maximum: 0)

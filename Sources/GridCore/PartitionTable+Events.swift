@@ -2,8 +2,9 @@
 extension PartitionTable {
     /// A unit announced itself for `section`, with what it already holds (nothing for a
     /// fresh process; its partitions after a broker restart or a pause) and its process id
-    /// (`incarnation`).
-    public mutating func onUnitReady(section: String, unit: String, incarnation: UInt64 = 0, holdings: [Holding] = [], now: UInt64) -> [TableChange] {
+    /// (`incarnation`), and the host it runs on (nil: a host of its own).
+    public mutating func onUnitReady(section: String, unit: String, incarnation: UInt64 = 0, holdings: [Holding] = [], host: String? = nil,
+                                     now: UInt64) -> [TableChange] {
         guard sections[section] != nil else { return [] }
         var changes: [TableChange] = []
         if unitSections[unit] != nil {
@@ -19,6 +20,7 @@ extension PartitionTable {
         }
         state.holdings[unit] = Dictionary(holdings.filter { state.slots.indices.contains($0.partition) }.map { ($0.partition, $0) }, uniquingKeysWith: { a, _ in a })
         state.incarnations[unit] = incarnation
+        state.hosts[unit] = host
         changes.append(.unitJoined(section: section, unit: unit))
         if state.firstJoin == nil { state.firstJoin = now }
         sections[section] = state
@@ -87,6 +89,7 @@ extension PartitionTable {
             state.units.removeAll { $0 == unit }
             state.holdings[unit] = nil
             state.incarnations[unit] = nil
+            state.hosts[unit] = nil
             // Before placement, the delay runs from the first join of a unit still alive.
             if !state.placed && state.units.isEmpty { state.firstJoin = nil }
             sections[section] = state

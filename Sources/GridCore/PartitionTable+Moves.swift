@@ -62,7 +62,7 @@ extension PartitionTable {
                                   settled: slot.orphan == nil && slot.handover == nil)
         }
         let planned = RebalancePlanner.plan(units: current.units, draining: current.draining, lines: lines, moves: current.moves,
-                                            desiredBackups: current.desiredBackups, limit: maxConcurrentMoves)
+                                            desiredBackups: current.desiredBackups, limit: maxConcurrentMoves, hosts: current.hosts)
         for var move in planned {
             move.since = now
             sections[section]!.moves[move.partition] = move

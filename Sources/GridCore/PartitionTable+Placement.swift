@@ -122,7 +122,8 @@ extension PartitionTable {
         return changes + fillBackups(section: section)
     }
 
-    /// Gives every partition its backups, spread evenly, never on its primary's unit, and
+    /// Gives every partition its backups, spread evenly, never on its primary's unit nor,
+    /// where the section has a unit on another host, on a host that already holds a copy;
     /// drops surplus ones where no move is under way.
     mutating func fillBackups(section: String) -> [TableChange] {
         guard var state = sections[section], state.placed else { return [] }
@@ -134,7 +135,10 @@ extension PartitionTable {
             guard let primary = state.slots[partition].primary else { continue }
             while state.slots[partition].backups.count < desired {
                 let taken = Set(state.slots[partition].backups + [primary])
-                guard let unit = state.activeUnits.filter({ !taken.contains($0) }).min(by: { (counts[$0]!, $0) < (counts[$1]!, $1) }) else { break }
+                let candidates = state.activeUnits.filter { !taken.contains($0) }
+                let usedHosts = Set(taken.map { state.host(of: $0) })
+                let elsewhere = candidates.filter { !usedHosts.contains(state.host(of: $0)) }
+                guard let unit = (elsewhere.isEmpty ? candidates : elsewhere).min(by: { (counts[$0]!, $0) < (counts[$1]!, $1) }) else { break }
                 counts[unit]! += 1
                 state.slots[partition].backups.append(unit)
                 changes.append(.backupAdded(section: section, partition: partition, unit: unit, epoch: state.slots[partition].epoch))

@@ -92,6 +92,9 @@ public struct PartitionTable: Sendable {
         public internal(set) var holdings: [String: [Int: Holding]] = [:]
         /// Each live unit's process (its random incarnation).
         public internal(set) var incarnations: [String: UInt64] = [:]
+        /// The host each live unit said it runs on: a partition's copies go to different
+        /// hosts where the section has units on more than one.
+        public internal(set) var hosts: [String: String] = [:]
         /// Whether `scale` set the count: only then do units beyond it drain.
         public internal(set) var scaled = false
         /// Moves under way, by partition.
@@ -124,6 +127,9 @@ public struct PartitionTable: Sendable {
 
         /// Partitions without a live primary.
         public var orphanCount: Int { slots.filter { $0.primary == nil }.count }
+
+        /// The host of `unit`: the one it reported, else its own name (a host of its own).
+        public func host(of unit: String) -> String { hosts[unit] ?? "unit:" + unit }
 
         /// Backups each partition should have with the units alive now (draining ones aside).
         public var desiredBackups: Int { max(0, min(backupCount, activeUnits.count - 1)) }

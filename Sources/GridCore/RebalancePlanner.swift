@@ -7,6 +7,11 @@
 /// or from a draining unit, so every move strictly lowers the spread: plans converge and
 /// never oscillate. A move never drops a replica; the table adds the target first and
 /// removes the source only once the target is in sync.
+///
+/// Hosts come before balance: a backup on a host that already holds a copy of its
+/// partition moves to a unit on another host first, where the section has one, and no
+/// balancing move puts two copies on one host that were apart. Each move so lowers
+/// (copies sharing a host, spread) in that order, and plans still converge.
 public enum RebalancePlanner {
     /// One partition line as the planner sees it.
     public struct Line: Sendable, Equatable {
@@ -31,7 +36,9 @@ public enum RebalancePlanner {
     ///   - moves: the moves under way, by partition.
     ///   - desiredBackups: backups every partition should have.
     ///   - limit: the most moves under way at once, those already under way included.
-    public static func plan(units: [String], draining: Set<String>, lines: [Line], moves: [Int: Move], desiredBackups: Int, limit: Int) -> [Move] {
+    ///   - hosts: the host of each unit (a unit without one is a host of its own).
+    public static func plan(units: [String], draining: Set<String>, lines: [Line], moves: [Int: Move], desiredBackups: Int, limit: Int,
+                            hosts: [String: String] = [:]) -> [Move] {
         let active = units.filter { !draining.contains($0) }.sorted()
         guard !active.isEmpty, moves.count < limit else { return [] }
         let live = Set(units)
@@ -43,16 +50,24 @@ public enum RebalancePlanner {
         var planned: [Move] = []
         var budget = limit - moves.count
         var busy = Set(moves.keys)
+        let hostOf: (String) -> String = { hosts[$0] ?? "unit:" + $0 }
 
-        // Primaries first: they carry the load.
-        while budget > 0, let move = nextPrimaryMove(active: active, draining: draining, live: live, lines: projected, busy: busy) {
+        // Copies apart first: a host's loss must not take a partition's every copy.
+        while budget > 0, let move = nextSpreadMove(active: active, lines: projected, busy: busy, hostOf: hostOf) {
+            planned.append(move)
+            apply(move, to: &projected[move.partition])
+            busy.insert(move.partition)
+            budget -= 1
+        }
+        // Then primaries: they carry the load.
+        while budget > 0, let move = nextPrimaryMove(active: active, draining: draining, live: live, lines: projected, busy: busy, hostOf: hostOf) {
             planned.append(move)
             apply(move, to: &projected[move.partition])
             busy.insert(move.partition)
             budget -= 1
         }
         while budget > 0, let move = nextBackupMove(active: active, draining: draining, live: live, lines: projected, busy: busy,
-                                                     desiredBackups: desiredBackups) {
+                                                     desiredBackups: desiredBackups, hostOf: hostOf) {
             planned.append(move)
             apply(move, to: &projected[move.partition])
             busy.insert(move.partition)
@@ -78,7 +93,35 @@ public enum RebalancePlanner {
         line.inSync.removeAll { !line.backups.contains($0) }
     }
 
-    private static func nextPrimaryMove(active: [String], draining: Set<String>, live: Set<String>, lines: [Line], busy: Set<Int>) -> Move? {
+    /// How many of a line's copies sit on a host that holds another copy of it.
+    static func sharedHosts(_ line: Line, hostOf: (String) -> String) -> Int {
+        let replicas = (line.primary.map { [$0] } ?? []) + line.backups
+        return replicas.count - Set(replicas.map(hostOf)).count
+    }
+
+    /// A backup sharing its host with another copy of its partition, moved to the active
+    /// unit backing the fewest among those on a host the partition is not on yet.
+    private static func nextSpreadMove(active: [String], lines: [Line], busy: Set<Int>, hostOf: (String) -> String) -> Move? {
+        var counts = Dictionary(uniqueKeysWithValues: active.map { ($0, 0) })
+        for line in lines { for backup in line.backups where counts[backup] != nil { counts[backup]! += 1 } }
+        for (partition, line) in lines.enumerated() where line.settled && !busy.contains(partition) {
+            guard let primary = line.primary, sharedHosts(line, hostOf: hostOf) > 0 else { continue }
+            let used = Set(([primary] + line.backups).map(hostOf))
+            let targets = active.filter { $0 != primary && !line.backups.contains($0) && !used.contains(hostOf($0)) }
+            guard let to = targets.min(by: { (counts[$0]!, $0) < (counts[$1]!, $1) }) else { continue }
+            // The copy to move: a backup whose host an earlier copy (the primary first) is on.
+            var seen: Set<String> = [hostOf(primary)]
+            var from: String?
+            for backup in line.backups {
+                if !seen.insert(hostOf(backup)).inserted { from = backup }
+            }
+            if let from { return Move(partition: partition, kind: .backup, from: from, to: to) }
+        }
+        return nil
+    }
+
+    private static func nextPrimaryMove(active: [String], draining: Set<String>, live: Set<String>, lines: [Line], busy: Set<Int>,
+                                        hostOf: (String) -> String) -> Move? {
         var counts = Dictionary(uniqueKeysWithValues: (active + draining.filter { live.contains($0) }).map { ($0, 0) })
         for line in lines { if let primary = line.primary, counts[primary] != nil { counts[primary]! += 1 } }
         // Sources: draining units first, then the most loaded; targets: the least loaded.
@@ -87,7 +130,7 @@ public enum RebalancePlanner {
         for from in sources where counts[from]! > 0 {
             for to in targets where to != from {
                 guard draining.contains(from) || counts[from]! - counts[to]! >= 2 else { continue }
-                if let partition = choose(lines: lines, busy: busy, where: { $0.primary == from }, to: to) {
+                if let partition = choose(lines: lines, busy: busy, where: { $0.primary == from }, from: from, to: to, hostOf: hostOf) {
                     return Move(partition: partition, kind: .primary, from: from, to: to)
                 }
             }
@@ -96,7 +139,7 @@ public enum RebalancePlanner {
     }
 
     private static func nextBackupMove(active: [String], draining: Set<String>, live: Set<String>, lines: [Line], busy: Set<Int>,
-                                       desiredBackups: Int) -> Move? {
+                                       desiredBackups: Int, hostOf: (String) -> String) -> Move? {
         var counts = Dictionary(uniqueKeysWithValues: (active + draining.filter { live.contains($0) }).map { ($0, 0) })
         for line in lines { for backup in line.backups where counts[backup] != nil { counts[backup]! += 1 } }
         let sources = counts.keys.sorted { (draining.contains($0) ? 1 : 0, counts[$0]!, $1) > (draining.contains($1) ? 1 : 0, counts[$1]!, $0) }
@@ -112,7 +155,7 @@ public enum RebalancePlanner {
                     guard fromDraining else { return true }
                     return line.backups.filter { !draining.contains($0) }.count < desiredBackups
                 }
-                if let partition = choose(lines: lines, busy: busy, where: condition, to: to, backup: true) {
+                if let partition = choose(lines: lines, busy: busy, where: condition, from: from, to: to, backup: true, hostOf: hostOf) {
                     return Move(partition: partition, kind: .backup, from: from, to: to)
                 }
             }
@@ -122,10 +165,15 @@ public enum RebalancePlanner {
 
     /// The settled partition matching `condition` that is cheapest to move to `to`: for a
     /// primary, one `to` already backs in sync, then one it backs, then any; for a backup,
-    /// one `to` holds nothing of. Lowest index first.
-    private static func choose(lines: [Line], busy: Set<Int>, where condition: (Line) -> Bool, to: String, backup: Bool = false) -> Int? {
+    /// one `to` holds nothing of. Lowest index first. Never one whose copies would share
+    /// hosts more than they do now.
+    private static func choose(lines: [Line], busy: Set<Int>, where condition: (Line) -> Bool, from: String, to: String, backup: Bool = false,
+                               hostOf: (String) -> String) -> Int? {
         var best: (rank: Int, partition: Int)?
         for (partition, line) in lines.enumerated() where line.settled && line.primary != nil && !busy.contains(partition) && condition(line) {
+            var after = line
+            apply(Move(partition: partition, kind: backup ? .backup : .primary, from: from, to: to), to: &after)
+            guard sharedHosts(after, hostOf: hostOf) <= sharedHosts(line, hostOf: hostOf) else { continue }
             let rank: Int
             if backup {
                 guard line.primary != to, !line.backups.contains(to) else { continue }

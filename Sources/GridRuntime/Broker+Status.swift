@@ -25,6 +25,8 @@ extension Broker {
                 status.replication = record?.replication ?? ""
                 status.loading = record?.loading
                 status.clients = record?.clients ?? ""
+                status.host = record?.host
+                if let refused = record?.refusedKeys, refused > 0 { status.refusedKeys = refused }
                 if state.scaled { status.draining = state.draining.contains(name) }
                 return status
             }
@@ -60,6 +62,7 @@ extension Broker {
             dropped: counters.dropped, refused: counters.refused, promotions: counters.promotions, events: topology.broker.events,
             sections: sections)
         status.mirror = currentMirrorStatus(now: now)
+        status.refusedKeys = refusedKeys?()
         return status
     }
 
@@ -89,6 +92,13 @@ extension Broker {
         metric("promotions_total", "counter", "Backups promoted to primary.", [("", Double(counters.promotions))])
         metric("moves_total", "counter", "Partitions moved between live units (rebalancing).", [("", Double(counters.moves))])
         metric("partitions_lost_total", "counter", "Partitions restarted empty because no replica lived.", [("", Double(counters.lost))])
+        if let refusedKeys {
+            var samples: [(String, Double)] = [("process=\"broker\"", Double(refusedKeys()))]
+            for record in self.units.values.sorted(by: { $0.name < $1.name }) {
+                samples.append(("process=\"\(record.name)\"", Double(record.refusedKeys)))
+            }
+            metric("security_refused_total", "counter", "Connections refused for a CURVE key not in the key folder, per process.", samples)
+        }
         metric("waiting_requests", "gauge", "Requests waiting for a partition to get a primary.", [("", Double(waitingCount))])
         var units: [(String, Double)] = []
         var orphans: [(String, Double)] = []

@@ -43,6 +43,7 @@ extension Broker {
         case .report(let records, let meta):
             units[routingID]?.fenced = meta.fenced
             units[routingID]?.loading = meta.loading
+            units[routingID]?.refusedKeys = meta.refusedKeys
             units[routingID]?.stamp = max(unit.stamp, meta.stamp)
             try onReport(unit, records, current: meta.assign == unit.assignSent)
         case .heartbeat:
@@ -96,14 +97,16 @@ extension Broker {
         sectionsByBytes[Array(section.utf8)] = route
         routesValid = false
         units[routingID] = UnitRecord(name: name, section: section, pid: report.pid, publisher: report.publisher, replication: report.replication,
-                                      clients: report.clients ?? "", incarnation: report.incarnation, stamp: report.stamp, lastHeard: now)
+                                      clients: report.clients ?? "", incarnation: report.incarnation, stamp: report.stamp, lastHeard: now,
+                                      host: report.host)
         routingIDs[name] = routingID
         monitor.onHeard(name, now: now)
         logger.info("unit joined", metadata: [
             "grid.unit": "\(name)", "grid.section": "\(section)", "pid": "\(report.pid)", "held": "\(report.holdings.count)",
+            "grid.host": "\(report.host ?? "-")",
         ])
         let changes = table.onUnitReady(section: section, unit: name, incarnation: report.incarnation,
-                                        holdings: report.holdings.map(\.holding), now: now)
+                                        holdings: report.holdings.map(\.holding), host: report.host, now: now)
         try apply(changes)
         // A unit that joined a placed section without leases learns that it holds none.
         // Before placement it hears nothing: it keeps what it holds until the table is rebuilt.

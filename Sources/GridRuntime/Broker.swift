@@ -104,6 +104,10 @@ public final class Broker {
         var fenced: UInt64 = 0
         /// Entries loaded from the database so far while a cold start is under way.
         var loading: UInt64?
+        /// The host the unit runs on, as it said (nil: it did not say).
+        var host: String?
+        /// Handshakes the unit's sockets refused for an unknown CURVE key, as it last reported.
+        var refusedKeys: UInt64 = 0
     }
 
     struct PartitionKey: Hashable {
@@ -153,6 +157,10 @@ public final class Broker {
     /// Units whose ASSIGN waits for the end of the loop turn (`flushAssignments`).
     var deferredAssignments: Set<String> = []
 
+    /// Handshakes refused for an unknown CURVE key so far (the process's ZAP handler; nil:
+    /// security is off), for `grid status` and `grid metrics`.
+    public var refusedKeys: (@Sendable () -> UInt64)?
+
     /// Why the `grid scale` being answered was asked for (its event says so).
     var scaleReason: String?
 
@@ -182,6 +190,8 @@ public final class Broker {
         // limit, so a hostile client cannot make the broker buffer gigabytes.
         try frontend.setMaximumMessageSize(Int64(broker.maxMessageBytes) * 4)
         try backend.setMaximumMessageSize(Int64(broker.maxMessageBytes) * 4)
+        // With CURVE (the context's identity), every bound socket is a server the ZAP handler guards.
+        for socket in [frontend, backend, events] { try context.curve?.serve(socket) }
         try frontend.bind(broker.clients)
         try backend.bind(broker.units)
         try events.bind(broker.events)

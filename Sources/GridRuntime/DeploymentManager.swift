@@ -56,10 +56,13 @@ public final class DeploymentManager {
     ///   - topologyPath: the file the children read (they are started with it).
     ///   - executable: the `spacegrid` binary to start the children from.
     ///   - runFolder: where logs go (`<runFolder>/logs/<name>.log`); created if missing.
-    public init(topology: Topology, topologyPath: String, executable: String, runFolder: String, logLevel: String) {
+    ///   - only: the processes this manager runs, by name (`broker`, `mirror`, unit names), when
+    ///     the grid spans hosts and each host runs its part; nil: the whole grid.
+    public init(topology: Topology, topologyPath: String, executable: String, runFolder: String, logLevel: String, only: Set<String>? = nil) {
         self.topology = topology
         self.executable = executable
         self.runFolder = runFolder
+        whole = only == nil
         let logs = runFolder + "/logs"
         let common = ["--topology", topologyPath, "--log-level", logLevel, "--run-folder", runFolder]
         self.common = common
@@ -72,6 +75,23 @@ public final class DeploymentManager {
                 children.append(unitChild(section: section.name, name: name))
             }
         }
+        if let only {
+            children.removeAll { !only.contains($0.name) }
+            // Units named beyond the topology's counts (added by scaling) run too.
+            for name in only.sorted() where !children.contains(where: { $0.name == name }) {
+                if let section = Self.section(ofUnit: name, in: topology) { children.append(unitChild(section: section, name: name)) }
+            }
+        }
+    }
+
+    /// Whether this manager runs the whole grid (not one host's part of it).
+    public let whole: Bool
+
+    /// The section of a unit name `<section>-<number>`, when the topology has that section.
+    public static func section(ofUnit name: String, in topology: Topology) -> String? {
+        guard let dash = name.lastIndex(of: "-"), let number = Int(name[name.index(after: dash)...]), number >= 1,
+              topology.section(named: String(name[..<dash])) != nil else { return nil }
+        return String(name[..<dash])
     }
 
     private func unitChild(section: String, name: String) -> Child {
@@ -104,9 +124,9 @@ public final class DeploymentManager {
     /// once the caller has seen this broker answer (not another grid's on the same port).
     public func startBroker() throws(SpawnError) {
         makeDirectories(runFolder + "/logs")
-        // A new grid starts at the topology's unit counts (a restarted broker reads the file).
-        SectionScaleFile.remove(runFolder: runFolder)
         for index in children.indices where children[index].kind == .broker {
+            // A new grid starts at the topology's unit counts (a restarted broker reads the file).
+            SectionScaleFile.remove(runFolder: runFolder)
             try launch(index)
         }
     }

@@ -108,6 +108,7 @@ extension Mirror {
         let socket = try Socket(context, .dealer, linger: 0)
         try socket.setHighWaterMarks(send: 10_000, receive: 0)
         try socket.setReconnectInterval(milliseconds: 50, maximum: 1_000)
+        try context.curve?.connect(socket)
         try socket.connect(endpoint)
         peers[unit] = (endpoint, socket)
         return socket

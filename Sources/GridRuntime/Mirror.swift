@@ -121,6 +121,7 @@ public final class Mirror {
         subscriber = try Socket(context, .sub, linger: 0)
         // PUB drops at the high-water mark: a deep queue here, and gaps are replayed anyway.
         try subscriber.setHighWaterMarks(send: 1_000, receive: 2_000_000)
+        try context.curve?.connect(subscriber)
         for section in configuration.sections {
             // `section.` matches this section's change topics only: invalidations start with `invalidate:`.
             try subscriber.subscribe(Array("\(section).".utf8))

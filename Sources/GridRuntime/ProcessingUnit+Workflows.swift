@@ -101,6 +101,7 @@ extension ProcessingUnit {
         let socket = try Socket(context, .dealer, linger: 0)
         try socket.setHighWaterMarks(send: 100_000, receive: 100_000)
         try socket.setReconnectInterval(milliseconds: 50, maximum: 1_000)
+        try context.curve?.connect(socket)
         try socket.connect(endpoint)
         workflowClient = socket
         return socket

@@ -33,8 +33,18 @@ public final class ProcessingUnit {
         public var liveness: Int
         public var mode: BackupMode
         public var replicationIntervalMilliseconds: Int
-        /// The host the unit binds its PUB and ROUTER on (ports are chosen by the system).
+        /// The address the unit binds its PUB and ROUTERs on (`0.0.0.0`: every interface).
         public var host: String
+        /// The address the unit tells others to connect to (nil: the bound one). Required
+        /// in effect when `host` is a wildcard, which nobody can connect to.
+        public var advertise: String?
+        /// Fixed ports: the PUB on `basePort`, the replication ROUTER on `basePort + 1`, the
+        /// direct ROUTER on `basePort + 2` (nil: ports chosen by the system).
+        public var basePort: Int?
+        /// The host the unit reports, for placement and `status` (nil: its advertised address).
+        public var hostName: String?
+        /// Handshakes refused for an unknown CURVE key so far (the process's ZAP handler), for REPORT.
+        public var refusedKeys: (@Sendable () -> UInt64)?
         /// The section's partition count, to precompute topics.
         public var partitionCount: Int
         /// The section's domain operations and workflows (nil: data operations only).
@@ -153,24 +163,29 @@ public final class ProcessingUnit {
         // PUB drops silently at its high-water mark (ZEROMQ.md, trap 1): keep it
         // high; the sequence numbers and resends repair whatever is still dropped.
         try publisher.setHighWaterMarks(send: 1_000_000, receive: 1_000)
-        try publisher.bind("tcp://\(configuration.host):*")
-        publisherEndpoint = publisher.lastEndpoint
+        // With CURVE (the context's identity), every bound socket is a server the ZAP handler guards.
+        try context.curve?.serve(publisher)
+        try publisher.bind(configuration.bindEndpoint(offset: 0))
+        publisherEndpoint = configuration.advertised(publisher.lastEndpoint)
         replicationRouter = try Socket(context, .router, linger: 100)
         try replicationRouter.setRouterMandatory()
         // Snapshots go out in chunks without waiting; a full queue must not cut one short.
         try replicationRouter.setHighWaterMarks(send: 0, receive: 100_000)
-        try replicationRouter.bind("tcp://\(configuration.host):*")
-        replicationEndpoint = replicationRouter.lastEndpoint
+        try context.curve?.serve(replicationRouter)
+        try replicationRouter.bind(configuration.bindEndpoint(offset: 1))
+        replicationEndpoint = configuration.advertised(replicationRouter.lastEndpoint)
         subscriber = try Socket(context, .sub, linger: 0)
         try subscriber.setHighWaterMarks(send: 1_000, receive: 1_000_000)
+        try context.curve?.connect(subscriber)
         if configuration.partitioner != nil {
             let router = try Socket(context, .router, linger: 0)
             try router.setRouterMandatory()
             try router.setHighWaterMarks(send: 200_000, receive: 200_000)
             try router.setMaximumMessageSize(Int64(configuration.maxMessageBytes) * 4)
-            try router.bind("tcp://\(configuration.host):*")
+            try context.curve?.serve(router)
+            try router.bind(configuration.bindEndpoint(offset: 2))
             clientRouter = router
-            clientEndpoint = router.lastEndpoint
+            clientEndpoint = configuration.advertised(router.lastEndpoint)
         } else {
             clientRouter = nil
             clientEndpoint = nil
@@ -281,6 +296,7 @@ public final class ProcessingUnit {
         let socket = try Socket(context, .dealer, linger: 100)
         try socket.setHighWaterMarks(send: 200_000, receive: 200_000)
         try socket.setReconnectInterval(milliseconds: 50, maximum: 1_000)
+        try context.curve?.connect(socket)
         try socket.connect(configuration.broker)
         brokerSocket = socket
         let now = monotonicMilliseconds()
@@ -288,7 +304,7 @@ public final class ProcessingUnit {
         let report = UnitReport(
             operations: configuration.logic?.operationNames ?? DataOperation.allCases.map(\.rawValue), pid: getpid(), publisher: publisherEndpoint,
             replication: replicationEndpoint, clients: clientEndpoint, holdings: store.holdings.map { ReportRecord(holding: $0) },
-            incarnation: incarnation, stamp: now)
+            incarnation: incarnation, stamp: now, host: configuration.hostName ?? configuration.advertise ?? configuration.host)
         // The claims go out as they were.
         lastAssign = 0
         try send(.ready(section: configuration.section, unit: configuration.name, report: report))
@@ -320,7 +336,8 @@ public final class ProcessingUnit {
                                 unacknowledgedMilliseconds: UInt32(min(lag.oldestUnacknowledgedMilliseconds, UInt64(UInt32.max))))
         }
         let meta = ReportMeta(fenced: store.fencedRequests, stamp: now, assign: lastAssign,
-                              loading: loaders.isEmpty ? nil : UInt64(loaders.reduce(0) { $0 + $1.loaded }))
+                              loading: loaders.isEmpty ? nil : UInt64(loaders.reduce(0) { $0 + $1.loaded }),
+                              refusedKeys: configuration.refusedKeys?() ?? 0)
         try send(.report(records: records, meta: meta))
         lastReport = now
     }

@@ -26,6 +26,12 @@ public struct BrokerConfig: Sendable, Equatable {
     /// The heartbeat when the topology names none: failure detection well
     /// under a second on loopback with the default liveness.
     public static let defaultHeartbeatMilliseconds = 100
+    /// The heartbeat of a topology that declares `hosts` and names none: a LAN's delays and a
+    /// retransmitted segment (Linux waits at least 200 ms) must not look like a dead unit.
+    public static let lanHeartbeatMilliseconds = 250
+    /// The liveness of a topology that declares `hosts` and names none: a unit is dead after
+    /// a second of silence, its lease ends 200 ms before.
+    public static let lanLiveness = 4
     /// Accepted heartbeats, from 1ms to 60s.
     public static let heartbeatMillisecondsRange = 1...60_000
     /// Missed heartbeats before a unit is dead when the topology names none.

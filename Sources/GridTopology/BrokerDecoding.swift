@@ -12,7 +12,9 @@ extension TopologyDecoder {
     static let brokerKeys = ["clients", "units", "events", "heartbeat", "liveness", "max_message_bytes", "loss_grace"]
 
     /// The broker's configuration, or nil when some part could not be read.
-    mutating func decodeBroker(_ mapping: Node.Mapping) -> BrokerConfig? {
+    ///
+    /// `lan`: the topology declares hosts, so failure detection defaults to LAN values.
+    mutating func decodeBroker(_ mapping: Node.Mapping, lan: Bool = false) -> BrokerConfig? {
         let fields = FieldMapping(
             mapping, context: "broker", allowed: Self.brokerKeys,
             placeholders: placeholders, problems: &problems)
@@ -40,13 +42,13 @@ extension TopologyDecoder {
         }
 
         let heartbeat = fields.optional(
-            "heartbeat", default: BrokerConfig.defaultHeartbeatMilliseconds, problems: &problems
+            "heartbeat", default: lan ? BrokerConfig.lanHeartbeatMilliseconds : BrokerConfig.defaultHeartbeatMilliseconds, problems: &problems
         ) { node, problems in
             ScalarReading.duration(node, label: "broker: heartbeat",
                                    inMilliseconds: BrokerConfig.heartbeatMillisecondsRange, problems: &problems)
         }
         let liveness = fields.optional(
-            "liveness", default: BrokerConfig.defaultLiveness, problems: &problems
+            "liveness", default: lan ? BrokerConfig.lanLiveness : BrokerConfig.defaultLiveness, problems: &problems
         ) { node, problems in
             ScalarReading.integer(node, label: "broker: liveness", in: BrokerConfig.livenessRange,
                                   problems: &problems)

@@ -22,6 +22,9 @@ public struct SectionConfig: Sendable, Equatable {
     public var replicationIntervalMilliseconds: Int
     /// Scaling by load (nil: the unit count changes only by `spacegrid scale`).
     public var autoscale: AutoscaleConfig?
+    /// The hosts the section's units run on, round robin (`Topology.host(ofUnit:)`); empty
+    /// without the topology's `hosts`.
+    public var hosts: [String] = []
 
     /// Accepted unit counts.
     public static let unitsRange = 1...64

@@ -11,7 +11,7 @@ import Yams
 extension TopologyDecoder {
     /// The keys of a section mapping, in documentation order.
     static let sectionKeys = [
-        "units", "partitions", "partitioning", "ranges", "backups", "mode", "replication_interval", "autoscale",
+        "units", "partitions", "partitioning", "ranges", "backups", "mode", "replication_interval", "autoscale", "hosts",
     ]
 
     /// The keys of a section's `autoscale` mapping.
@@ -21,7 +21,7 @@ extension TopologyDecoder {
     static let partitioningChoices = ["hash", "range"]
 
     /// The section called `name`, or nil when some part of it could not be read.
-    mutating func decodeSection(named name: String, _ mapping: Node.Mapping) -> SectionConfig? {
+    mutating func decodeSection(named name: String, _ mapping: Node.Mapping, hosts declared: [HostConfig]? = []) -> SectionConfig? {
         let context = "section '\(name)'"
         let fields = FieldMapping(
             mapping, context: context, allowed: Self.sectionKeys,
@@ -56,10 +56,14 @@ extension TopologyDecoder {
             autoscale = .some(nil)
         }
 
-        guard let units, let partitioner, let backups, let mode, let interval, let autoscale else { return nil }
-        return SectionConfig(
+        let hosts = decodeSectionHosts(fields, context: context, declared: declared)
+
+        guard let units, let partitioner, let backups, let mode, let interval, let autoscale, let hosts else { return nil }
+        var section = SectionConfig(
             name: name, units: units, partitioner: partitioner, backups: backups, mode: mode,
             replicationIntervalMilliseconds: interval, autoscale: autoscale)
+        section.hosts = hosts
+        return section
     }
 
     /// The `autoscale` block: `min` and `max` units (the section's `units` between them, and

@@ -21,12 +21,33 @@ public struct Topology: Sendable, Equatable {
     /// The write-behind target; nil when the topology has no `database` section
     /// (the grid then keeps its data in memory only).
     public var database: DatabaseConfig?
+    /// The machines the grid runs on (empty: one machine, loopback).
+    public var hosts: [HostConfig]
+    /// How connections are secured (nil: neither encrypted nor authenticated).
+    public var security: SecurityConfig?
 
-    public init(grid: String, broker: BrokerConfig, sections: [SectionConfig], database: DatabaseConfig? = nil) {
+    public init(grid: String, broker: BrokerConfig, sections: [SectionConfig], database: DatabaseConfig? = nil,
+                hosts: [HostConfig] = [], security: SecurityConfig? = nil) {
         self.grid = grid
         self.broker = broker
         self.sections = sections
         self.database = database
+        self.hosts = hosts
+        self.security = security
+    }
+
+    /// The host `unit` (`customer-3`) runs on: its section's `hosts`, round robin by the
+    /// unit's number, so units added by scaling are placed by the same rule. Nil without hosts.
+    public func host(ofUnit unit: String) -> HostConfig? {
+        guard let dash = unit.lastIndex(of: "-"), let number = Int(unit[unit.index(after: dash)...]), number >= 1,
+              let section = section(named: String(unit[..<dash])), !section.hosts.isEmpty else { return nil }
+        let name = section.hosts[(number - 1) % section.hosts.count]
+        return hosts.first { $0.name == name }
+    }
+
+    /// The host whose address the broker's unit endpoint names (where `up --broker` belongs).
+    public var brokerHost: HostConfig? {
+        hosts.first { host in [broker.clients, broker.units, broker.events].contains { $0.hasPrefix("tcp://\(host.address):") } }
     }
 
     /// The section called `name`, if the topology declares it.
@@ -86,6 +107,12 @@ public struct Topology: Sendable, Equatable {
         guard let text = String(data: data, encoding: .utf8) else {
             throw TopologyErrors(file: path, message: "cannot read the topology: the file is not UTF-8 text")
         }
-        return try decode(yaml: text, file: path)
+        var topology = try decode(yaml: text, file: path)
+        // The key folder is named relative to the topology file, as a user reads it.
+        if let keys = topology.security?.keys, !keys.hasPrefix("/") {
+            let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
+            topology.security?.keys = folder.appendingPathComponent(keys).standardizedFileURL.path
+        }
+        return topology
     }
 }

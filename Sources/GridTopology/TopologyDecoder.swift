@@ -14,8 +14,8 @@ struct TopologyDecoder {
     /// Keys standing in for reported duplicate keys; skipped everywhere.
     let placeholders: Set<String>
 
-    /// The keys of the root mapping: the required ones, then the optional `database`.
-    static let rootKeys = ["grid", "broker", "sections", "database"]
+    /// The keys of the root mapping, in documentation order (`hosts`, `database` and `security` are optional).
+    static let rootKeys = ["grid", "broker", "sections", "database", "hosts", "security"]
 
     /// The whole topology, or nil when some part could not be read.
     mutating func decode(root: Node?) -> Topology? {
@@ -43,14 +43,17 @@ struct TopologyDecoder {
             placeholders: placeholders, problems: &problems)
 
         let grid = fields.require("grid", problems: &problems).flatMap { decodeGridName($0.value) }
+        let hosts = decodeHosts(fields)
+        let lan = hosts.map { !$0.isEmpty } ?? true
         let broker = fields.require("broker", problems: &problems).flatMap { field in
-            FieldMapping.mapping(field.value, what: "broker", problems: &problems).flatMap { decodeBroker($0) }
+            FieldMapping.mapping(field.value, what: "broker", problems: &problems).flatMap { decodeBroker($0, lan: lan) }
         }
-        let sections = fields.require("sections", problems: &problems).flatMap { decodeSections($0.value) }
+        let sections = fields.require("sections", problems: &problems).flatMap { decodeSections($0.value, hosts: hosts) }
         let database = decodeDatabaseField(fields)
+        let security = decodeSecurity(fields)
 
-        guard let grid, let broker, let sections, let database else { return nil }
-        return Topology(grid: grid, broker: broker, sections: sections, database: database)
+        guard let grid, let hosts, let broker, let sections, let database, let security else { return nil }
+        return Topology(grid: grid, broker: broker, sections: sections, database: database, hosts: hosts, security: security)
     }
 
     /// The grid's name.
@@ -67,7 +70,7 @@ struct TopologyDecoder {
     /// The `sections` mapping: at least one section, each with a valid, unreserved name.
     ///
     /// Returns nil when any section is invalid, after checking all of them.
-    mutating func decodeSections(_ node: Node) -> [SectionConfig]? {
+    mutating func decodeSections(_ node: Node, hosts: [HostConfig]?) -> [SectionConfig]? {
         guard let mapping = FieldMapping.mapping(node, what: "sections", problems: &problems) else { return nil }
         var sections: [SectionConfig] = []
         var allValid = true
@@ -90,7 +93,7 @@ struct TopologyDecoder {
             }
             // Check the body even under a bad name, so its problems show up in the same run.
             let section = FieldMapping.mapping(value, what: "section '\(name)'", problems: &problems)
-                .flatMap { decodeSection(named: name, $0) }
+                .flatMap { decodeSection(named: name, $0, hosts: hosts) }
             if let section, nameIsValid {
                 sections.append(section)
             } else {

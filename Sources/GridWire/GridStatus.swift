@@ -24,6 +24,10 @@ public struct GridStatus: Sendable, Equatable, JSONMessage {
         public var clients: String = ""
         /// The unit is being emptied after `scale` (nil: it is not).
         public var draining: Bool?
+        /// The host the unit runs on (nil: it did not say).
+        public var host: String?
+        /// Handshakes the unit's sockets refused for an unknown CURVE key.
+        public var refusedKeys: UInt64?
 
         public init(name: String, pid: Int32, primaries: Int, backups: Int, requests: UInt64, lastHeardMs: UInt64, publisher: String = "", fenced: UInt64 = 0) {
             self.name = name
@@ -37,8 +41,9 @@ public struct GridStatus: Sendable, Equatable, JSONMessage {
         }
 
         enum CodingKeys: String, CodingKey {
-            case name, pid, primaries, backups, requests, publisher, fenced, replication, loading, clients, draining
+            case name, pid, primaries, backups, requests, publisher, fenced, replication, loading, clients, draining, host
             case lastHeardMs = "last_heard_ms"
+            case refusedKeys = "refused_keys"
         }
 
         /// Tolerates a status from an older broker, which reported no fencing count.
@@ -56,6 +61,8 @@ public struct GridStatus: Sendable, Equatable, JSONMessage {
             loading = try container.decodeIfPresent(UInt64.self, forKey: .loading)
             clients = try container.decodeIfPresent(String.self, forKey: .clients) ?? ""
             draining = try container.decodeIfPresent(Bool.self, forKey: .draining)
+            host = try container.decodeIfPresent(String.self, forKey: .host)
+            refusedKeys = try container.decodeIfPresent(UInt64.self, forKey: .refusedKeys)
         }
     }
 
@@ -182,6 +189,8 @@ public struct GridStatus: Sendable, Equatable, JSONMessage {
     public var sections: [SectionStatus]
     /// The write-behind mirror's last report (nil: the grid has no database, or no report yet).
     public var mirror: MirrorStatus?
+    /// Handshakes the broker's sockets refused for an unknown CURVE key (nil: security is off).
+    public var refusedKeys: UInt64?
 
     public init(grid: String, brokerPid: Int32, ready: Bool, uptimeMs: UInt64, requests: UInt64, dropped: UInt64, refused: UInt64, promotions: UInt64 = 0, events: String = "", sections: [SectionStatus]) {
         self.grid = grid
@@ -199,6 +208,7 @@ public struct GridStatus: Sendable, Equatable, JSONMessage {
     enum CodingKeys: String, CodingKey {
         case grid, ready, requests, dropped, refused, sections, promotions, events, mirror
         case uptimeMs = "uptime_ms"
+        case refusedKeys = "refused_keys"
         case brokerPid = "broker_pid"
     }
 }

@@ -187,12 +187,17 @@ public struct UnitReport: Sendable, Equatable, Codable {
     public var incarnation: UInt64
     /// The unit's clock when it sent this READY: the ASSIGN that answers echoes it (the lease).
     public var stamp: UInt64
+    /// The host the unit runs on (a name from the topology's `hosts`, else its advertised
+    /// address): the broker keeps a partition's copies on different hosts. Nil from a unit
+    /// that does not say (a host of its own).
+    public var host: String?
 
     public static let currentWire = 3
 
     public init(operations: [String], pid: Int32, publisher: String = "", replication: String = "", clients: String? = nil, holdings: [ReportRecord] = [],
-                incarnation: UInt64 = 0, stamp: UInt64 = 0, wire: Int = UnitReport.currentWire) {
+                incarnation: UInt64 = 0, stamp: UInt64 = 0, host: String? = nil, wire: Int = UnitReport.currentWire) {
         self.wire = wire
+        self.host = host
         self.incarnation = incarnation
         self.stamp = stamp
         self.clients = clients
@@ -282,38 +287,42 @@ public struct ReportRecord: Sendable, Equatable, Codable {
     }
 }
 
-/// REPORT's second frame (32 bytes, big-endian): requests and changes refused for an old
+/// REPORT's second frame (40 bytes, big-endian): requests and changes refused for an old
 /// epoch since the unit started (u64); the unit's clock when it sent the report (u64: the
 /// stamp the broker echoes to renew the lease); the number of the last ASSIGN it applied
 /// (u64: in-sync masks count only when it is the broker's latest); entries loaded from the
-/// database so far while a cold start runs (u64; all ones when none runs).
+/// database so far while a cold start runs (u64; all ones when none runs); the handshakes
+/// its sockets refused for an unknown CURVE key (u64).
 public struct ReportMeta: Sendable, Equatable {
     public var fenced: UInt64
     public var stamp: UInt64
     public var assign: UInt64
     public var loading: UInt64?
+    public var refusedKeys: UInt64
 
-    public init(fenced: UInt64 = 0, stamp: UInt64 = 0, assign: UInt64 = 0, loading: UInt64? = nil) {
+    public init(fenced: UInt64 = 0, stamp: UInt64 = 0, assign: UInt64 = 0, loading: UInt64? = nil, refusedKeys: UInt64 = 0) {
         self.fenced = fenced
         self.stamp = stamp
         self.assign = assign
         self.loading = loading
+        self.refusedKeys = refusedKeys
     }
 
     var encoded: [UInt8] {
-        var writer = ByteWriter(capacity: 32)
+        var writer = ByteWriter(capacity: 40)
         writer.uint64(fenced)
         writer.uint64(stamp)
         writer.uint64(assign)
         writer.uint64(loading ?? UInt64.max)
+        writer.uint64(refusedKeys)
         return writer.bytes
     }
 
     init?(decoding frame: [UInt8]) {
         var reader = ByteReader(frame)
-        guard frame.count == 32, let fenced = reader.uint64(), let stamp = reader.uint64(), let assign = reader.uint64(),
-              let loading = reader.uint64() else { return nil }
-        self.init(fenced: fenced, stamp: stamp, assign: assign, loading: loading == UInt64.max ? nil : loading)
+        guard frame.count == 40, let fenced = reader.uint64(), let stamp = reader.uint64(), let assign = reader.uint64(),
+              let loading = reader.uint64(), let refused = reader.uint64() else { return nil }
+        self.init(fenced: fenced, stamp: stamp, assign: assign, loading: loading == UInt64.max ? nil : loading, refusedKeys: refused)
     }
 }
 

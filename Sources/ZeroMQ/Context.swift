@@ -6,9 +6,13 @@ import CZeroMQ
 /// `Sendable`; the sockets made from it are not.
 public final class Context: @unchecked Sendable {
     let handle: UnsafeMutableRawPointer
+    /// The CURVE identity every grid socket made from this context uses (nil: no security).
+    public let curve: CurveIdentity?
 
-    /// Creates a context with `ioThreads` background I/O threads.
-    public init(ioThreads: Int32 = 1) {
+    /// Creates a context with `ioThreads` background I/O threads; with `curve`, the grid's
+    /// sockets made from it are CURVE servers and clients.
+    public init(ioThreads: Int32 = 1, curve: CurveIdentity? = nil) {
+        self.curve = curve
         guard let handle = zmq_ctx_new() else {
             // Only fails when the process runs out of file descriptors or memory.
             fatalError("zmq_ctx_new failed: \(ZMQError.last("zmq_ctx_new"))")

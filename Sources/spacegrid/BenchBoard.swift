@@ -1,5 +1,6 @@
 import Dispatch
 import Synchronization
+import ZeroMQ
 
 /// Everything a run needs to know, shared read-only by every connection.
 struct BenchPlan: Sendable {
@@ -28,6 +29,8 @@ struct BenchPlan: Sendable {
     var direct = false
     /// `--threads`: the driver threads the connections are spread over; nil for the default.
     var threads: Int? = nil
+    /// CURVE: who the connections are (nil: no security).
+    var curve: CurveIdentity? = nil
 
     /// Driver threads when `--threads` is not given (fewer when there are fewer connections).
     static let defaultThreads = 2

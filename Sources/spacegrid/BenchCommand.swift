@@ -212,7 +212,8 @@ struct Bench: ParsableCommand {
             rate: rate,
             readPercent: readPercent,
             direct: direct,
-            threads: threads)
+            threads: threads,
+            curve: try client.curveIdentity())
         let progress = BenchProgress()
         if let products, !noLoad {
             try load(accounts: keys, products: products, progress: progress)
@@ -234,7 +235,7 @@ struct Bench: ParsableCommand {
             endpoint: client.endpoint, accounts: accounts, products: products,
             balance: LoadPlan.defaultBalance, price: LoadPlan.defaultPrice, stock: LoadPlan.defaultStock,
             connections: LoadPlan.defaultConnections, depth: LoadPlan.defaultDepth,
-            timeoutMilliseconds: client.timeout)
+            timeoutMilliseconds: client.timeout, curve: try client.curveIdentity())
         let report: LoadReport
         do {
             report = try LoadRun(plan: plan, progress: progress).execute()

@@ -60,7 +60,7 @@ struct BenchRun {
     private static let tickMilliseconds = 20
 
     func execute() throws(BenchFailure) -> BenchReport {
-        let context = Context()
+        let context = Context(curve: plan.curve)
         try checkGrid(context)
 
         let board = BenchBoard(connections: plan.connections)

@@ -9,7 +9,7 @@ import ZeroMQ
 enum OneRequest {
     static func run(_ client: ClientOptions, _ section: String, _ operation: String, key: String, arguments: [[UInt8]],
                     requestID: String? = nil) throws -> GridReply {
-        let context = Context()
+        let context = try client.makeContext()
         let connection = try GridConnection(context: context, endpoint: client.endpoint)
         defer { connection.close() }
         // A request id of the caller's: the same id again is applied once (its first reply comes back).

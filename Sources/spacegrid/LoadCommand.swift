@@ -83,7 +83,7 @@ struct Load: ParsableCommand {
         let plan = LoadPlan(
             endpoint: client.endpoint, accounts: accounts, products: products,
             balance: balance, price: price, stock: stock,
-            connections: connections, depth: depth, timeoutMilliseconds: client.timeout)
+            connections: connections, depth: depth, timeoutMilliseconds: client.timeout, curve: try client.curveIdentity())
         let report: LoadReport
         do {
             report = try LoadRun(plan: plan, progress: BenchProgress()).execute()

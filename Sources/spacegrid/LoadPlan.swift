@@ -35,13 +35,17 @@ struct LoadPlan: Sendable {
     var connections: Int
     var depth: Int
     var timeoutMilliseconds: Int
+    /// CURVE: who the connections are (nil: no security).
+    var curve: CurveIdentity? = nil
 
     /// `{"balance":B}`, built once and shared by every account's put.
     let accountArguments: [[UInt8]]
     /// `{"price":P,"stock":S}`, built once and shared by every product's set.
     let productArguments: [[UInt8]]
 
-    init(endpoint: String, accounts: Int, products: Int, balance: Int, price: Int, stock: Int, connections: Int, depth: Int, timeoutMilliseconds: Int) {
+    init(endpoint: String, accounts: Int, products: Int, balance: Int, price: Int, stock: Int, connections: Int, depth: Int, timeoutMilliseconds: Int,
+         curve: CurveIdentity? = nil) {
+        self.curve = curve
         self.endpoint = endpoint
         self.accounts = accounts
         self.products = products

@@ -45,7 +45,7 @@ struct LoadRun {
     private static let tickMilliseconds = 20
 
     func execute() throws(LoadFailure) -> LoadReport {
-        let context = Context()
+        let context = Context(curve: plan.curve)
         try checkGrid(context)
 
         let board = LoadBoard(plan: plan)

@@ -24,7 +24,9 @@ struct MirrorCommand: ParsableCommand {
         }
         let logger = options.logger(label: "spacegrid.mirror")
         ProcessSignals.install()
-        let context = Context()
+        let security = try options.security(of: topology, server: false, clientKeys: ["mirror", "grid"], logger: logger)
+        defer { security.stop() }
+        let context = security.context
         var notStored = 0
         do {
             let mirror = try Mirror(

@@ -44,6 +44,18 @@ struct ProcessOptions: ParsableArguments {
         }
     }
 
+    /// The process's security (a plain context without the topology's `security`); exits 2
+    /// when its keys cannot be read.
+    func security(of topology: Topology, server: Bool, clientKeys: [String] = [], logger: Logger) throws -> GridSecurity {
+        do {
+            return try GridSecurity(topology: topology, server: server, clientKeys: clientKeys, logger: logger)
+        } catch {
+            logger.critical("cannot secure the grid's sockets: \(error)")
+            FileHandle.standardError.write(Data("spacegrid: error: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+
     func logger(label: String) -> Logger {
         LogSetup.bootstrap(level: Logger.Level(rawValue: logLevel) ?? .info)
         return Logger(label: label)
@@ -62,7 +74,9 @@ struct BrokerCommand: ParsableCommand {
         let topology = try options.loadTopology()
         let logger = options.logger(label: "spacegrid.broker")
         ProcessSignals.install()
-        let context = Context()
+        let security = try options.security(of: topology, server: true, logger: logger)
+        defer { security.stop() }
+        let context = security.context
         let generation: UInt64
         let runFolder = options.runFolder ?? DeploymentManager.defaultRunFolder(grid: topology.grid)
         do {
@@ -73,6 +87,7 @@ struct BrokerCommand: ParsableCommand {
         }
         do {
             let broker = try Broker(topology: topology, context: context, logger: logger, generation: generation, runFolder: runFolder)
+            broker.refusedKeys = security.refusedKeys
             try broker.run(until: .forProcess())
         } catch {
             logger.critical("broker failed: \(error)")
@@ -93,7 +108,25 @@ struct UnitCommand: ParsableCommand {
     @Option(help: "The section this unit serves.") var section: String
     @Option(help: "The unit's unique name, such as customer-1.") var name: String
     @Option(help: "The broker's unit endpoint (default: the topology's).") var broker: String?
-    @Option(help: "The address this unit binds its replication sockets on (ports are chosen by the system).") var host = "127.0.0.1"
+    @Option(help: ArgumentHelp("The address the unit binds (default: its host's address in the topology, else 127.0.0.1; 0.0.0.0 for every interface).",
+                               valueName: "address")) var bind: String?
+    @Option(help: ArgumentHelp("The address peers and clients connect to (default: the bound one; required with --bind 0.0.0.0 unless the topology places the unit).",
+                               valueName: "address")) var advertise: String?
+    @Option(help: ArgumentHelp("Fixed ports: changes on PORT, replication on PORT+1, direct requests on PORT+2 (default: chosen by the system).",
+                               valueName: "port")) var port: Int?
+
+    func validate() throws {
+        if let port, !(1...65_533).contains(port) { throw ValidationError("--port must be from 1 to 65533 (the unit uses it and the next two), got \(port)") }
+        for (flag, value) in [("--bind", bind), ("--advertise", advertise)] {
+            guard let value else { continue }
+            guard !value.isEmpty, !value.contains("/"), !value.contains(" "), value.filter({ $0 == ":" }).count == 0 else {
+                throw ValidationError("\(flag) takes an address such as 10.0.0.5, without scheme or port, got '\(value)'")
+            }
+        }
+        if let advertise, ["0.0.0.0", "*"].contains(advertise) {
+            throw ValidationError("--advertise must be an address others can connect to, not '\(advertise)'")
+        }
+    }
 
     func run() throws {
         let topology = try options.loadTopology()
@@ -101,18 +134,31 @@ struct UnitCommand: ParsableCommand {
             FileHandle.standardError.write(Data("spacegrid: error: the topology has no section '\(section)' (it has \(topology.sections.map(\.name).joined(separator: ", ")))\n".utf8))
             throw ExitCode(2)
         }
+        let placed = topology.host(ofUnit: name)
+        let bindAddress = bind == "*" ? "0.0.0.0" : bind ?? placed?.address ?? "127.0.0.1"
+        let advertised = advertise ?? (bindAddress == "0.0.0.0" ? placed?.address : nil)
+        if bindAddress == "0.0.0.0" && advertised == nil {
+            FileHandle.standardError.write(Data("spacegrid: error: a unit bound to every interface (--bind 0.0.0.0) needs --advertise ADDRESS: nobody can connect to 0.0.0.0\n".utf8))
+            throw ExitCode(2)
+        }
         let logger = options.logger(label: "spacegrid.unit")
         let database = try options.database(of: topology)
         ProcessSignals.install()
-        let context = Context()
+        let security = try options.security(of: topology, server: true, logger: logger)
+        defer { security.stop() }
+        let context = security.context
         var notStored = 0
         do {
             var configuration = ProcessingUnit.Configuration(
                 section: section, name: name, broker: broker ?? topology.broker.units,
                 heartbeatMilliseconds: topology.broker.heartbeatMilliseconds, liveness: topology.broker.liveness,
                 mode: sectionConfig.mode, replicationIntervalMilliseconds: sectionConfig.replicationIntervalMilliseconds,
-                host: host, partitionCount: sectionConfig.partitionCount,
+                host: bindAddress, partitionCount: sectionConfig.partitionCount,
                 logic: SectionCatalog.section(named: section), clients: topology.broker.clients)
+            configuration.advertise = advertised
+            configuration.basePort = port
+            configuration.hostName = placed?.name
+            configuration.refusedKeys = security.refusedKeys
             configuration.database = database?.open
             configuration.partitioner = sectionConfig.partitioner
             configuration.maxMessageBytes = topology.broker.maxMessageBytes

@@ -32,7 +32,7 @@ struct ScaleCommand: ParsableCommand {
         _ = try OneRequest.run(client, "grid", "scale", key: section, arguments: [Array(String(units).utf8)])
         if !json { say("section '\(section)' scaled to \(units) units") }
         guard !noWait else { return }
-        let context = Context()
+        let context = try client.makeContext()
         let connection = try GridConnection(context: context, endpoint: client.endpoint)
         defer { connection.close() }
         let deadline = started + UInt64(waitTimeout * 1000)

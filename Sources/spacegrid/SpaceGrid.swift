@@ -14,7 +14,7 @@ struct SpaceGrid: ParsableCommand {
             """,
         subcommands: [
             Up.self, Put.self, Get.self, Del.self, Cas.self, Call.self, StatusCommand.self, Bench.self,
-            Validate.self, BrokerCommand.self, UnitCommand.self, MirrorCommand.self, Tail.self, Metrics.self, Load.self, ScaleCommand.self,
+            Validate.self, BrokerCommand.self, UnitCommand.self, MirrorCommand.self, Tail.self, Metrics.self, Load.self, ScaleCommand.self, Keys.self,
         ]
     )
 }

@@ -29,6 +29,31 @@ struct StatusCommand: ParsableCommand {
 
 /// Renders a `GridStatus` as readable tables.
 enum StatusReport {
+    /// Units per host, and the partitions whose copies share a host (none, where the grid
+    /// has units on enough hosts). Nil when no unit reported a host.
+    static func hostsLine(_ status: GridStatus) -> String? {
+        var hostOf: [String: String] = [:]
+        var counts: [String: Int] = [:]
+        for unit in status.sections.flatMap(\.units) {
+            guard let host = unit.host else { continue }
+            hostOf[unit.name] = host
+            counts[host, default: 0] += 1
+        }
+        guard !counts.isEmpty else { return nil }
+        let hosts = counts.keys.sorted().map { "\($0) (\(counts[$0]!) units)" }.joined(separator: ", ")
+        var shared = 0
+        var listed = 0
+        for section in status.sections {
+            for partition in section.partitions {
+                listed += 1
+                let copies = ([partition.primary].compactMap { $0 } + partition.backups).map { hostOf[$0] ?? $0 }
+                if Set(copies).count < copies.count { shared += 1 }
+            }
+        }
+        let sharing = listed == 0 ? "" : "; partitions with two copies on one host: \(shared)"
+        return "hosts: \(hosts)\(sharing)"
+    }
+
     static func render(_ status: GridStatus, partitions: Bool) -> String {
         var lines: [String] = []
         let state = status.ready ? "ready" : "NOT READY (partitions without a primary)"
@@ -44,16 +69,21 @@ enum StatusReport {
         }
         lines.append(Table.render(sectionRows))
         lines.append("")
-        var unitRows = [["UNIT", "SECTION", "PID", "PRIMARIES", "BACKUPS", "REQUESTS", "FENCED", "LAST HEARD"]]
+        var unitRows = [["UNIT", "SECTION", "HOST", "PID", "PRIMARIES", "BACKUPS", "REQUESTS", "FENCED", "LAST HEARD"]]
         for section in status.sections {
             for unit in section.units {
                 unitRows.append([
-                    unit.draining == true ? unit.name + " (draining)" : unit.name, section.name, String(unit.pid), String(unit.primaries), String(unit.backups),
-                    String(unit.requests), String(unit.fenced), "\(unit.lastHeardMs) ms",
+                    unit.draining == true ? unit.name + " (draining)" : unit.name, section.name, unit.host ?? "-", String(unit.pid),
+                    String(unit.primaries), String(unit.backups), String(unit.requests), String(unit.fenced), "\(unit.lastHeardMs) ms",
                 ])
             }
         }
         lines.append(Table.render(unitRows))
+        if let hosts = hostsLine(status) { lines.append(hosts) }
+        if let refused = status.refusedKeys {
+            let byUnits = status.sections.flatMap(\.units).reduce(0) { $0 + ($1.refusedKeys ?? 0) }
+            lines.append("security: CURVE; connections refused for an unknown key: \(refused) at the broker, \(byUnits) at units")
+        }
         let moves = status.sections.flatMap { section in (section.moves ?? []).map { (section.name, $0) } }
         if !moves.isEmpty {
             lines.append("")

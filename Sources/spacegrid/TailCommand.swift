@@ -40,7 +40,7 @@ struct Tail: ParsableCommand {
         let filter = TailFilter(
             section: section, partition: partition, key: key.map { Array($0.utf8) },
             changesOnly: changesOnly, invalidations: invalidations)
-        let context = Context()
+        let context = try client.makeContext()
         let tail: GridTail
         do {
             tail = try GridTail(context: context, endpoint: client.endpoint, filter: filter, timeoutMilliseconds: client.timeout)

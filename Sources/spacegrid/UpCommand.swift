@@ -4,6 +4,7 @@ import GridClient
 import GridRuntime
 import GridTopology
 import GridWire
+import Logging
 import ZeroMQ
 
 #if canImport(Glibc)
@@ -26,6 +27,37 @@ struct Up: ParsableCommand {
 
     @Option(help: "Log level of the broker and units.") var logLevel: String = "info"
 
+    @Flag(help: "Run the broker here (a grid over several hosts: each host's `up` names its part).") var broker = false
+
+    @Flag(help: "Run the write-behind mirror here.") var mirror = false
+
+    @Option(help: ArgumentHelp("Run these units here, comma-separated (customer-1,product-1).", valueName: "names")) var units: String?
+
+    /// The processes this host runs, by name; nil: the whole grid.
+    private var selection: Set<String>? {
+        guard broker || mirror || units != nil else { return nil }
+        var names: Set<String> = []
+        if broker { names.insert("broker") }
+        if mirror { names.insert("mirror") }
+        for name in (units ?? "").split(separator: ",") { names.insert(name.trimmingCharacters(in: .whitespaces)) }
+        return names
+    }
+
+    /// Checks `--units` and `--mirror` against the topology; exits 2 with what it has.
+    private func checkSelection(_ topology: Topology) throws {
+        guard let selection else { return }
+        let unknown = selection.subtracting(["broker", "mirror"]).filter { DeploymentManager.section(ofUnit: $0, in: topology) == nil }
+        if !unknown.isEmpty || units?.split(separator: ",").isEmpty == true {
+            say("error: --units names \(unknown.isEmpty ? "nothing" : unknown.sorted().joined(separator: ", ")), not units of this topology "
+                + "(it has \(topology.unitNames.joined(separator: ", ")); a unit is <section>-<number>)")
+            throw ExitCode(2)
+        }
+        if mirror && topology.database == nil {
+            say("error: --mirror: the topology names no database, so the grid has no mirror")
+            throw ExitCode(2)
+        }
+    }
+
     func run() throws {
         let path = TopologyPath.resolve(file)
         let topology: Topology
@@ -35,6 +67,7 @@ struct Up: ParsableCommand {
             FileHandle.standardError.write(Data("\(error.description)\n".utf8))
             throw ExitCode(2)
         }
+        try checkSelection(topology)
         let folder = runFolder ?? DeploymentManager.defaultRunFolder(grid: topology.grid)
         // A database the children could not reach by its configuration (an unset URL
         // variable) is refused before anything starts, rather than by every child.
@@ -50,15 +83,28 @@ struct Up: ParsableCommand {
         let started = monotonicMilliseconds()
         let manager = DeploymentManager(
             topology: topology, topologyPath: URL(fileURLWithPath: path).standardizedFileURL.path,
-            executable: CommandLine.executablePath, runFolder: folder, logLevel: logLevel)
+            executable: CommandLine.executablePath, runFolder: folder, logLevel: logLevel, only: selection)
         let unitCount = topology.sections.reduce(0) { $0 + $1.units }
-        say("starting grid '\(topology.grid)': broker and \(unitCount) units (logs in \(folder)/logs)")
-        let context = Context()
+        let security: GridSecurity
+        do {
+            // `up` asks the broker for its status: a client, with whatever pair this host holds.
+            security = try GridSecurity(topology: topology, server: false, clientKeys: ["grid", "mirror", "client"], logger: Logger(label: "spacegrid.up"))
+        } catch {
+            say("error: \(error)")
+            throw ExitCode(2)
+        }
+        defer { security.stop() }
+        let context = security.context
         guard let connection = try? GridConnection(context: context, endpoint: topology.broker.clients) else {
             say("error: cannot open a client socket to \(topology.broker.clients)")
             throw ExitCode(1)
         }
         defer { connection.close() }
+        guard manager.whole else {
+            try runPart(manager, connection, folder: folder)
+            return
+        }
+        say("starting grid '\(topology.grid)': broker and \(unitCount) units (logs in \(folder)/logs)")
         // The broker first, and units only once it answers as itself: with another
         // grid on the same ports, our units must not join (and disturb) that grid.
         do {
@@ -117,7 +163,13 @@ struct Up: ParsableCommand {
             }
             usleep(50_000)
         }
-        say("stopping grid '\(topology.grid)'")
+        try stop(manager, folder: folder, what: "grid '\(topology.grid)'")
+    }
+
+    /// Stops what this `up` runs, units first, and says whether anything acknowledged is
+    /// missing from the database.
+    private func stop(_ manager: DeploymentManager, folder: String, what: String) throws {
+        say("stopping \(what)")
         let stopStarted = monotonicMilliseconds()
         let report = manager.stop(progress: say)
         let took = Double(monotonicMilliseconds() - stopStarted) / 1000
@@ -134,6 +186,64 @@ struct Up: ParsableCommand {
             say("warning: the mirror stopped with changes it could not write (see \(folder)/logs/mirror.log); they are lost to the next start.")
         }
         if !report.changesNotStored.isEmpty || mirrorLeftChanges { throw ExitCode(DeploymentManager.exitChangesNotStored) }
+    }
+
+    /// One host's part of a grid that spans hosts (`--broker`, `--mirror`, `--units`): starts
+    /// the broker first when it is ours, else waits for the grid's broker to answer; starts the
+    /// rest, waits until our units joined, and supervises them until Ctrl-C. Scaling and the
+    /// paused-broker check belong to the whole grid's `up` and are not done here.
+    private func runPart(_ manager: DeploymentManager, _ connection: GridConnection, folder: String) throws {
+        let topology = manager.topology
+        let names = manager.children.map(\.name)
+        say("starting part of grid '\(topology.grid)' on this host: \(names.joined(separator: ", ")) (logs in \(folder)/logs)")
+        let started = monotonicMilliseconds()
+        do {
+            try manager.startBroker()
+            let ours = manager.brokerPID
+            say(ours == nil ? "waiting for the grid's broker at \(topology.broker.clients)" : "broker started as pid \(ours!)")
+            guard waitFor(manager, connection, { $0.grid == topology.grid && (ours == nil || $0.brokerPid == ours) }) != nil else {
+                _ = manager.stop()
+                say(ours == nil ? "no broker of grid '\(topology.grid)' answered at \(topology.broker.clients)"
+                    : "the broker did not come up. See \(folder)/logs/broker.log")
+                throw ExitCode(1)
+            }
+            try manager.startUnits()
+        } catch let error as SpawnError {
+            _ = manager.stop()
+            say("error: \(error)")
+            throw ExitCode(1)
+        }
+        let unitNames = Set(manager.children.filter { if case .unit = $0.kind { return true } else { return false } }.map(\.name))
+        // The broker's host waits for a whole table too; other hosts for their units only.
+        let ownsBroker = manager.brokerPID != nil
+        guard waitFor(manager, connection, { status in
+            unitNames.isSubset(of: Set(status.sections.flatMap(\.units).map(\.name))) && (!ownsBroker || status.ready)
+        }) != nil else {
+            let report = manager.stop()
+            say("units did not join the grid; stopped \(report.stopped + report.killed) processes. See \(folder)/logs")
+            throw ExitCode(1)
+        }
+        let seconds = Double(monotonicMilliseconds() - started) / 1000
+        print("""
+            part of grid '\(topology.grid)' ready in \(String(format: "%.1f", seconds)) s: \(names.joined(separator: ", ")) \
+            \(ownsBroker ? "(every partition has a primary)" : "joined")
+              broker   \(topology.broker.clients)
+              logs     \(folder)/logs
+            Press Ctrl-C to stop.
+            """)
+        fflush(nil)
+        while ProcessSignals.pending == 0 {
+            for event in manager.supervise(now: monotonicMilliseconds()) {
+                switch event {
+                case .exited(let name, let exit): say("\(name) exited (\(exit)); restarting")
+                case .restarted(let name, let pid, let restarts): say("\(name) restarted as pid \(pid) (restart \(restarts))")
+                case .restartFailed(let name, let reason): say("\(name) could not be restarted: \(reason)")
+                case .retired(let name, let exit): say("\(name) stopped (\(exit))")
+                }
+            }
+            usleep(50_000)
+        }
+        try stop(manager, folder: folder, what: "part of grid '\(topology.grid)'")
     }
 
     /// Asks the broker `grid status` once a second, without waiting, and returns the status

@@ -17,7 +17,9 @@ struct Validate: ParsableCommand {
                 section.autoscale.map { "\(section.name) \($0.min)...\($0.max) units at \($0.targetPerUnit) requests/s per unit" }
             }
             let autoscale = scaled.isEmpty ? "" : "; autoscale: " + scaled.joined(separator: ", ")
-            print("\(file): ok: grid '\(topology.grid)', \(topology.sections.count) sections, \(units) units, \(partitions) partitions\(autoscale)")
+            let hosts = topology.hosts.isEmpty ? "" : "; hosts: " + topology.hosts.map { "\($0.name) (\($0.address))" }.joined(separator: ", ")
+            let security = topology.security.map { "; security: \($0.mode.rawValue), keys in \($0.keys)" } ?? ""
+            print("\(file): ok: grid '\(topology.grid)', \(topology.sections.count) sections, \(units) units, \(partitions) partitions\(autoscale)\(hosts)\(security)")
         } catch {
             FileHandle.standardError.write(Data("\(error.description)\n".utf8))
             let count = error.problems.count

@@ -395,4 +395,31 @@ final class PartitionTableBackupTests: XCTestCase {
             }
         }
     }
+
+    // MARK: - Hosts
+
+    /// Two units on host A, one on host B: every partition keeps a copy on each host, from
+    /// the first placement on, and after a unit of A dies.
+    func testABackupIsNeverOnItsPrimarysHostWhileAnotherHostHasAUnit() {
+        var table = table(partitions: 12, expected: 3, backups: 1)
+        let hosts = ["a1": "A", "a2": "A", "b1": "B"]
+        for unit in ["a1", "a2", "b1"] { _ = table.onUnitReady(section: "customer", unit: unit, host: hosts[unit], now: 0) }
+        XCTAssertTrue(table.sections["customer"]!.placed)
+        func assertApart(_ context: String) {
+            for (partition, slot) in slots(table).enumerated() {
+                guard let primary = slot.primary else { continue }
+                for backup in slot.backups {
+                    XCTAssertNotEqual(hosts[backup], hosts[primary], "\(context): p\(partition) \(render(table))")
+                }
+            }
+        }
+        assertApart("placed")
+        _ = table.onUnitDead(unit: "a2", now: 10)
+        assertApart("after a2 died")
+        XCTAssertEqual(table.sections["customer"]!.hosts["a2"], nil)
+        // Alone on one host, a section still gets its backups there.
+        _ = table.onUnitDead(unit: "b1", now: 20)
+        _ = table.onUnitReady(section: "customer", unit: "a3", host: "A", now: 30)
+        XCTAssertTrue(slots(table).allSatisfy { $0.primary == nil || $0.backups.count == 1 }, render(table))
+    }
 }

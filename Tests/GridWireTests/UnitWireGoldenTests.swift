@@ -263,7 +263,7 @@ final class UnitWireGoldenTests: XCTestCase {
             ReportRecord(holding: Holding(partition: 1, role: .primary, epoch: 2, sequence: 0x0102_0304_0506_0708, inSync: true),
                          inSyncMask: 0b101, behind: 3, unacknowledgedMilliseconds: 250),
             ReportRecord(holding: Holding(partition: 0x0001_0203, role: .backup, epoch: 7, sequence: 9, inSync: false)),
-        ], meta: ReportMeta(fenced: 0x0102, stamp: 0x1122_3344_5566_7788, assign: 7))
+        ], meta: ReportMeta(fenced: 0x0102, stamp: 0x1122_3344_5566_7788, assign: 7, refusedKeys: 3))
         assertGolden(message, [
             [], hex("4d 44 50 57 30 31"), hex("11"),
             // partition u32, role u8, epoch u64, sequence u64, in sync u8, in-sync mask u8, behind u64, unacked ms u32
@@ -271,12 +271,13 @@ final class UnitWireGoldenTests: XCTestCase {
                 00 00 00 01  01  00 00 00 00 00 00 00 02  01 02 03 04 05 06 07 08  01  05  00 00 00 00 00 00 00 03  00 00 00 fa
                 00 01 02 03  02  00 00 00 00 00 00 00 07  00 00 00 00 00 00 00 09  00  00  00 00 00 00 00 00 00 00  00 00 00 00
                 """),
-            // fenced u64, stamp u64, assign u64, loading u64 (all ones: not loading)
-            hex("00 00 00 00 00 00 01 02  11 22 33 44 55 66 77 88  00 00 00 00 00 00 00 07  ff ff ff ff ff ff ff ff"),
+            // fenced u64, stamp u64, assign u64, loading u64 (all ones: not loading), refused keys u64
+            hex("00 00 00 00 00 00 01 02  11 22 33 44 55 66 77 88  00 00 00 00 00 00 00 07  ff ff ff ff ff ff ff ff  00 00 00 00 00 00 00 03"),
         ])
         XCTAssertEqual(message.frames[3].count, 2 * 35, "35 bytes a record")
-        XCTAssertEqual(message.frames[4].count, 32, "32 bytes of meta")
+        XCTAssertEqual(message.frames[4].count, 40, "40 bytes of meta")
     }
+
 
     func testReportMaskCarriesAnyByte() {
         for mask: UInt8 in [0, 1, 0x80, 0xff] {
@@ -290,29 +291,29 @@ final class UnitWireGoldenTests: XCTestCase {
     func testReportWhileLoadingCarriesTheEntriesLoaded() {
         assertGolden(.report(records: [], meta: ReportMeta(fenced: 1, loading: 0x0102_0304)), [
             [], hex("4d 44 50 57 30 31"), hex("11"), [],
-            hex("00 00 00 00 00 00 00 01  00 00 00 00 00 00 00 00  00 00 00 00 00 00 00 00  00 00 00 00 01 02 03 04"),
+            hex("00 00 00 00 00 00 00 01  00 00 00 00 00 00 00 00  00 00 00 00 00 00 00 00  00 00 00 00 01 02 03 04  00 00 00 00 00 00 00 00"),
         ])
         // Loading from zero entries is still loading: the field is 0, not all ones.
         assertGolden(.report(records: [], meta: ReportMeta(loading: 0)), [
             [], hex("4d 44 50 57 30 31"), hex("11"), [],
-            hex("00 00 00 00 00 00 00 00  00 00 00 00 00 00 00 00  00 00 00 00 00 00 00 00  00 00 00 00 00 00 00 00"),
+            hex("00 00 00 00 00 00 00 00  00 00 00 00 00 00 00 00  00 00 00 00 00 00 00 00  00 00 00 00 00 00 00 00  00 00 00 00 00 00 00 00"),
         ])
         // All ones reads as "not loading".
-        let frames: [[UInt8]] = [[], Golden.mdpw01, hex("11"), [], Array(repeating: 0, count: 24) + Array(repeating: 0xff, count: 8)]
+        let frames: [[UInt8]] = [[], Golden.mdpw01, hex("11"), [], Array(repeating: 0, count: 24) + Array(repeating: 0xff, count: 8) + Array(repeating: 0, count: 8)]
         XCTAssertEqual(UnitMessage.decode(frames[...]), .success(.report(records: [], meta: ReportMeta(loading: nil))))
-        let almost: [[UInt8]] = [[], Golden.mdpw01, hex("11"), [], Array(repeating: 0, count: 24) + Array(repeating: 0xff, count: 7) + [0xfe]]
+        let almost: [[UInt8]] = [[], Golden.mdpw01, hex("11"), [], Array(repeating: 0, count: 24) + Array(repeating: 0xff, count: 7) + [0xfe] + Array(repeating: 0, count: 8)]
         XCTAssertEqual(UnitMessage.decode(almost[...]), .success(.report(records: [], meta: ReportMeta(loading: UInt64.max - 1))))
     }
 
     func testReportWithNothingHeldIsAnEmptyRecordFrame() {
         assertGolden(.report(records: [], meta: ReportMeta()), [
             [], hex("4d 44 50 57 30 31"), hex("11"), [],
-            hex("00 00 00 00 00 00 00 00  00 00 00 00 00 00 00 00  00 00 00 00 00 00 00 00  ff ff ff ff ff ff ff ff"),
+            hex("00 00 00 00 00 00 00 00  00 00 00 00 00 00 00 00  00 00 00 00 00 00 00 00  ff ff ff ff ff ff ff ff  00 00 00 00 00 00 00 00"),
         ])
     }
 
     func testReportWithABadMetaFrameIsRefused() {
-        for size in [0, 8, 16, 24, 31, 33, 40] {
+        for size in [0, 8, 16, 24, 31, 32, 33, 39, 41, 48] {
             let frames = [[], Golden.mdpw01, hex("11"), [], Array(repeating: UInt8(0), count: size)]
             guard case .failure(let error) = UnitMessage.decode(frames[...]) else { return XCTFail("accepted a \(size)-byte meta frame") }
             XCTAssertEqual(error.code, "malformed")
@@ -322,7 +323,7 @@ final class UnitWireGoldenTests: XCTestCase {
     func testReportReadsAnyNonZeroInSyncByteAsTrue() {
         let frames = [[], Golden.mdpw01, hex("11"),
                       hex("00 00 00 05 02 00 00 00 00 00 00 00 01 00 00 00 00 00 00 00 02 07 00 00 00 00 00 00 00 00 00 00 00 00 00"),
-                      Array(repeating: 0, count: 24) + Array(repeating: 0xff, count: 8)]
+                      Array(repeating: 0, count: 24) + Array(repeating: 0xff, count: 8) + Array(repeating: 0, count: 8)]
         XCTAssertEqual(UnitMessage.decode(frames[...]), .success(.report(records: [
             ReportRecord(holding: Holding(partition: 5, role: .backup, epoch: 1, sequence: 2, inSync: true)),
         ], meta: ReportMeta())))
@@ -349,7 +350,7 @@ final class UnitWireGoldenTests: XCTestCase {
         XCTAssertEqual(UnitMessage.decode(echo[1...]), .success(.heartbeat(echo: 9)))
         let report: [[UInt8]] = [hex("aa"), [], Golden.mdpw01, hex("11"),
                                  hex("00 00 00 05 01 00 00 00 00 00 00 00 09 00 00 00 00 00 00 00 01 01 02 00 00 00 00 00 00 00 00 00 00 00 00"),
-                                 Array(repeating: 0, count: 24) + Array(repeating: 0xff, count: 8)]
+                                 Array(repeating: 0, count: 24) + Array(repeating: 0xff, count: 8) + Array(repeating: 0, count: 8)]
         XCTAssertEqual(UnitMessage.decode(report[1...]), .success(.report(records: [
             ReportRecord(holding: Holding(partition: 5, role: .primary, epoch: 9, sequence: 1, inSync: true), inSyncMask: 2),
         ], meta: ReportMeta())))

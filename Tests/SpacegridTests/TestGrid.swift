@@ -19,7 +19,8 @@ final class TestGrid {
 
     /// Starts `spacegrid up` on a topology whose `sections:` block is `sections`,
     /// with a `database:` block when `database` is given.
-    init(sections: String, heartbeat: String = "50ms", database: String? = nil) throws {
+    /// With `security` (the body of a `security:` block), the grid runs CurveZMQ.
+    init(sections: String, heartbeat: String = "50ms", database: String? = nil, security: String? = nil) throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("spacegrid-grid-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let (clients, units, events) = (freePort(), freePort(), freePort())
@@ -35,6 +36,7 @@ final class TestGrid {
               heartbeat: \(heartbeat)
               liveness: 3
             \(database.map { "database:\n\($0)" } ?? "")
+            \(security.map { "security:\n\($0)" } ?? "")
             sections:
             \(sections)
             """.write(to: topologyPath, atomically: true, encoding: .utf8)
