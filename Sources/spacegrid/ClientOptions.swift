@@ -17,17 +17,17 @@ struct ClientOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
         "A CURVE-secured grid: the folder with the grid's public key (grid.pub) and your key pair (default: $SPACEGRID_KEYS).",
         valueName: "folder"))
-    var keys: String?
+    var keyFolder: String?
 
     @Option(name: .long, help: ArgumentHelp("The name of your key pair in that folder (default: $SPACEGRID_KEY, else client).", valueName: "name"))
-    var key: String?
+    var keyName: String?
 
     /// The CURVE identity to connect with: nil without `--keys` or `$SPACEGRID_KEYS`; exits 2
     /// when the keys cannot be read.
     func curveIdentity() throws -> CurveIdentity? {
         let environment = ProcessInfo.processInfo.environment
-        guard let folderPath = keys ?? environment["SPACEGRID_KEYS"].flatMap({ $0.isEmpty ? nil : $0 }) else { return nil }
-        let name = key ?? environment["SPACEGRID_KEY"].flatMap { $0.isEmpty ? nil : $0 } ?? "client"
+        guard let folderPath = keyFolder ?? environment["SPACEGRID_KEYS"].flatMap({ $0.isEmpty ? nil : $0 }) else { return nil }
+        let name = keyName ?? environment["SPACEGRID_KEY"].flatMap { $0.isEmpty ? nil : $0 } ?? "client"
         let folder = KeyFolder(path: folderPath)
         do {
             return CurveIdentity(keys: try folder.keyPair(named: name), serverKey: try folder.publicKey(named: KeyFolder.serverKeyName))

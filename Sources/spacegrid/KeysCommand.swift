@@ -35,7 +35,7 @@ struct Keys: ParsableCommand {
             let folder = KeyFolder(path: dir)
             let secret = folder.file(name, ".key"), shared = folder.file(name, ".pub")
             let uses = name == KeyFolder.serverKeyName ? "the broker and units present it"
-                : name == "mirror" ? "the mirror presents it" : "a client presents it with --key \(name)"
+                : name == "mirror" ? "the mirror presents it" : "a client presents it with --key-name \(name)"
             print("""
                 wrote \(secret) (secret, mode 0600: copy it only to the machines where \(uses))
                   and \(shared) (public: copy it to every machine of the grid; each server lets it in)

@@ -245,7 +245,7 @@ final class UnitWireMalformedTests: XCTestCase {
 
     func testReportRecordList() {
         let record = hex("00 00 00 01 01 00 00 00 00 00 00 00 02 00 00 00 00 00 00 00 03 01 03 00 00 00 00 00 00 00 00 00 00 00 00")
-        let meta = Array(repeating: UInt8(0), count: 24) + Array(repeating: 0xff, count: 8)
+        let meta = Array(repeating: UInt8(0), count: 24) + Array(repeating: 0xff, count: 8) + Array(repeating: 0, count: 8)
         XCTAssertEqual(record.count, 35)
         XCTAssertNoThrow(try UnitMessage.decode(command(0x11, [record, meta])[...]).get())
         XCTAssertNoThrow(try UnitMessage.decode(command(0x11, [record + record, meta])[...]).get())

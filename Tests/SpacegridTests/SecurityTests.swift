@@ -44,7 +44,7 @@ final class SecurityTests: XCTestCase {
     }
 
     private func cli(_ arguments: [String]) throws -> Spacegrid.Result {
-        try Spacegrid.run(arguments + ["--broker", grid.endpoint, "--keys", keys.path])
+        try Spacegrid.run(arguments + ["--broker", grid.endpoint, "--key-folder", keys.path])
     }
 
     private func statusJSON() throws -> [String: Any] {
@@ -135,7 +135,7 @@ final class SecurityTests: XCTestCase {
         let late = try Spacegrid.run(["keys", "generate", "late", "--dir", keys.path])
         XCTAssertEqual(late.status, 0, late.stderr)
         XCTAssertTrue(eventually(timeoutSeconds: 15) {
-            (try? Spacegrid.run(["get", "customer", "nothing", "--broker", self.grid.endpoint, "--keys", self.keys.path, "--key", "late",
+            (try? Spacegrid.run(["get", "customer", "nothing", "--broker", self.grid.endpoint, "--key-folder", self.keys.path, "--key-name", "late",
                                  "--timeout", "1000"]))?.status == 1
         }, "a get as 'late' is answered (404: exit 1)\n\(grid.diagnostics)")
     }
