@@ -4,6 +4,7 @@ import GridClient
 import GridRuntime
 import GridTopology
 import Logging
+import Synchronization
 import ZeroMQ
 
 /// A process's side of the topology's `security`: the context its grid sockets come from
@@ -49,10 +50,13 @@ final class GridSecurity {
         }
         // The grid's own key is always allowed: units connect to each other and to the broker with it.
         let allowed: @Sendable () -> Set<String> = { folder.allowedKeys().union([serverKey]) }
+        // A refused peer retries every reconnect interval: each key is logged once a minute at most.
+        let refusals = RefusalLog()
         do {
             zap = try ZAPHandler(context: context, allowList: CurveAllowList(keys: allowed(), reload: allowed)) { address, key in
+                guard refusals.due(key) else { return }
                 logger.warning("refused a connection: its CURVE key is not in the key folder", metadata: [
-                    "address": "\(address)", "key": "\(key)", "keys": "\(security.keys)",
+                    "address": "\(address)", "key": "\(key.isEmpty ? "(none: not CURVE)" : key)", "keys": "\(security.keys)",
                 ])
             }
         } catch {
@@ -63,5 +67,20 @@ final class GridSecurity {
     /// Stops the ZAP handler (before the context ends).
     func stop() {
         zap?.stop()
+    }
+}
+
+/// When each refused key was last logged.
+private final class RefusalLog: Sendable {
+    private let lastLogged = Mutex<[String: ContinuousClock.Instant]>([:])
+
+    /// Whether `key`'s refusal is to be logged now (and notes that it was).
+    func due(_ key: String) -> Bool {
+        let now = ContinuousClock.now
+        return lastLogged.withLock { logged in
+            if let last = logged[key], now - last < .seconds(60) { return false }
+            logged[key] = now
+            return true
+        }
     }
 }

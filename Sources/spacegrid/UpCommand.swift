@@ -107,19 +107,8 @@ struct Up: ParsableCommand {
         say("starting grid '\(topology.grid)': broker and \(unitCount) units (logs in \(folder)/logs)")
         // The broker first, and units only once it answers as itself: with another
         // grid on the same ports, our units must not join (and disturb) that grid.
-        do {
-            try manager.startBroker()
-            guard waitFor(manager, connection, { $0.brokerPid == manager.brokerPID }) != nil else {
-                let report = manager.stop()
-                say("the broker did not come up; stopped \(report.stopped + report.killed) processes. See \(folder)/logs/broker.log")
-                throw ExitCode(1)
-            }
-            try manager.startUnits()
-        } catch let error as SpawnError {
-            _ = manager.stop()
-            say("error: \(error)")
-            throw ExitCode(1)
-        }
+        try startInOrder(manager, connection, answered: { $0.brokerPid == manager.brokerPID },
+                         failure: "the broker did not come up. See \(folder)/logs/broker.log")
 
         guard let status = waitFor(manager, connection, { $0.ready && $0.brokerPid == manager.brokerPID }) else {
             let report = manager.stop()
@@ -145,14 +134,7 @@ struct Up: ParsableCommand {
         var scaling = ScaleReconciler(topology: topology)
         var autoscaler = Autoscaler(topology: topology)
         while ProcessSignals.pending == 0 {
-            for event in manager.supervise(now: monotonicMilliseconds()) {
-                switch event {
-                case .exited(let name, let exit): say("\(name) exited (\(exit)); restarting")
-                case .restarted(let name, let pid, let restarts): say("\(name) restarted as pid \(pid) (restart \(restarts))")
-                case .restartFailed(let name, let reason): say("\(name) could not be restarted: \(reason)")
-                case .retired(let name, let exit): say("\(name) stopped (\(exit)): scaled away")
-                }
-            }
+            supervise(manager)
             if let status = probe(&liveness, connection, manager) {
                 for decision in autoscaler.observe(status, now: monotonicMilliseconds()) {
                     say("\(decision.section): \(decision.reason)")
@@ -164,6 +146,38 @@ struct Up: ParsableCommand {
             usleep(50_000)
         }
         try stop(manager, folder: folder, what: "grid '\(topology.grid)'")
+    }
+
+    /// Starts the broker when this `up` runs it, waits until a status satisfies `answered`
+    /// (our broker, not another grid's on the same port), then starts the rest; exits 1 with
+    /// `failure` when that does not come.
+    private func startInOrder(_ manager: DeploymentManager, _ connection: GridConnection, answered: (GridStatus) -> Bool,
+                              failure: String) throws {
+        do {
+            try manager.startBroker()
+            guard waitFor(manager, connection, answered) != nil else {
+                let report = manager.stop()
+                say("\(failure); stopped \(report.stopped + report.killed) processes")
+                throw ExitCode(1)
+            }
+            try manager.startUnits()
+        } catch let error as SpawnError {
+            _ = manager.stop()
+            say("error: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// Restarts what died and says what happened.
+    private func supervise(_ manager: DeploymentManager) {
+        for event in manager.supervise(now: monotonicMilliseconds()) {
+            switch event {
+            case .exited(let name, let exit): say("\(name) exited (\(exit)); restarting")
+            case .restarted(let name, let pid, let restarts): say("\(name) restarted as pid \(pid) (restart \(restarts))")
+            case .restartFailed(let name, let reason): say("\(name) could not be restarted: \(reason)")
+            case .retired(let name, let exit): say("\(name) stopped (\(exit)): scaled away")
+            }
+        }
     }
 
     /// Stops what this `up` runs, units first, and says whether anything acknowledged is
@@ -190,32 +204,21 @@ struct Up: ParsableCommand {
 
     /// One host's part of a grid that spans hosts (`--broker`, `--mirror`, `--units`): starts
     /// the broker first when it is ours, else waits for the grid's broker to answer; starts the
-    /// rest, waits until our units joined, and supervises them until Ctrl-C. Scaling and the
-    /// paused-broker check belong to the whole grid's `up` and are not done here.
+    /// rest, waits until our units joined, and supervises them until Ctrl-C (the broker's host
+    /// also replaces a paused broker). Scaling belongs to the whole grid's `up`.
     private func runPart(_ manager: DeploymentManager, _ connection: GridConnection, folder: String) throws {
         let topology = manager.topology
         let names = manager.children.map(\.name)
         say("starting part of grid '\(topology.grid)' on this host: \(names.joined(separator: ", ")) (logs in \(folder)/logs)")
         let started = monotonicMilliseconds()
-        do {
-            try manager.startBroker()
-            let ours = manager.brokerPID
-            say(ours == nil ? "waiting for the grid's broker at \(topology.broker.clients)" : "broker started as pid \(ours!)")
-            guard waitFor(manager, connection, { $0.grid == topology.grid && (ours == nil || $0.brokerPid == ours) }) != nil else {
-                _ = manager.stop()
-                say(ours == nil ? "no broker of grid '\(topology.grid)' answered at \(topology.broker.clients)"
-                    : "the broker did not come up. See \(folder)/logs/broker.log")
-                throw ExitCode(1)
-            }
-            try manager.startUnits()
-        } catch let error as SpawnError {
-            _ = manager.stop()
-            say("error: \(error)")
-            throw ExitCode(1)
-        }
+        let ours = manager.children.contains { $0.kind == .broker }
+        if !ours { say("waiting for the grid's broker at \(topology.broker.clients)") }
+        try startInOrder(manager, connection, answered: { $0.grid == topology.grid && (!ours || $0.brokerPid == manager.brokerPID) },
+                         failure: ours ? "the broker did not come up. See \(folder)/logs/broker.log"
+                             : "no broker of grid '\(topology.grid)' answered at \(topology.broker.clients)")
         let unitNames = Set(manager.children.filter { if case .unit = $0.kind { return true } else { return false } }.map(\.name))
         // The broker's host waits for a whole table too; other hosts for their units only.
-        let ownsBroker = manager.brokerPID != nil
+        let ownsBroker = ours
         guard waitFor(manager, connection, { status in
             unitNames.isSubset(of: Set(status.sections.flatMap(\.units).map(\.name))) && (!ownsBroker || status.ready)
         }) != nil else {
@@ -232,15 +235,12 @@ struct Up: ParsableCommand {
             Press Ctrl-C to stop.
             """)
         fflush(nil)
+        var liveness = BrokerLiveness(limitMilliseconds: BrokerLiveness.limit(
+            heartbeatMilliseconds: topology.broker.heartbeatMilliseconds, liveness: topology.broker.liveness))
         while ProcessSignals.pending == 0 {
-            for event in manager.supervise(now: monotonicMilliseconds()) {
-                switch event {
-                case .exited(let name, let exit): say("\(name) exited (\(exit)); restarting")
-                case .restarted(let name, let pid, let restarts): say("\(name) restarted as pid \(pid) (restart \(restarts))")
-                case .restartFailed(let name, let reason): say("\(name) could not be restarted: \(reason)")
-                case .retired(let name, let exit): say("\(name) stopped (\(exit))")
-                }
-            }
+            supervise(manager)
+            // A paused or wedged broker of ours is replaced, as on one machine.
+            if ownsBroker { _ = probe(&liveness, connection, manager) }
             usleep(50_000)
         }
         try stop(manager, folder: folder, what: "part of grid '\(topology.grid)'")

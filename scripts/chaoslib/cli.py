@@ -107,7 +107,14 @@ def say(text):
 
 
 class Run:
-    """One chaos run and everything it started."""
+    """One chaos run and everything it started.
+
+    scripts/multihost-test runs the same phases over network namespaces: it overrides
+    `start_grid`, `make_context` and `make_nemesis` (and `name`, which prefixes client
+    ids and the summary line).
+    """
+
+    name = "chaos"
 
     def __init__(self, args, seed):
         self.args = args
@@ -152,7 +159,7 @@ class Run:
             self.log("grid ready and whole")
 
     def open_accounts(self):
-        connection = Connection(self.context, self.grid.endpoint, "chaos-%d-setup" % self.seed,
+        connection = Connection(self.context, self.grid.endpoint, "%s-%d-setup" % (self.name, self.seed),
                                 random.Random(self.seed + 1), self.protocol)
         try:
             return open_accounts(connection, self.history, INITIAL_BALANCE, time.monotonic() + 60)
@@ -164,7 +171,7 @@ class Run:
     def start_workload(self):
         """The clients; the last --direct of them use the direct path."""
         for index in range(self.args.clients):
-            worker = Worker(self.context, self.grid.endpoint, "chaos-%d-%d" % (self.seed, index), self.seed,
+            worker = Worker(self.context, self.grid.endpoint, "%s-%d-%d" % (self.name, self.seed, index), self.seed,
                             self.protocol, log=self.debug, direct=index >= self.args.clients - self.args.direct)
             worker.start()
             self.workers.append(worker)
@@ -220,7 +227,7 @@ class Run:
             self.log("warning: the mirror still had changes to write after 60 s")
 
     def read_end_state(self):
-        connection = Connection(self.context, self.grid.endpoint, "chaos-%d-final" % self.seed,
+        connection = Connection(self.context, self.grid.endpoint, "%s-%d-final" % (self.name, self.seed),
                                 random.Random(self.seed + 2), self.protocol)
         try:
             final_reads(connection, self.history, time.monotonic() + 300)
@@ -235,8 +242,8 @@ class Run:
 
     def run(self):
         self.start_grid()
-        self.context = zmq.Context()
-        self.nemesis = Nemesis(self.grid, self.rng, log=self.log)
+        self.context = self.make_context()
+        self.nemesis = self.make_nemesis()
         initial = self.open_accounts()
         self.log("%d accounts open; workload of %d clients starts (%d of them direct)" % (
             len(initial), self.args.clients, self.args.direct))
@@ -255,6 +262,13 @@ class Run:
         if unreadable:
             violations.append(unreadable)
         return self.print_report(slices, ops, violations, self.direct_figures())
+
+    def make_context(self):
+        """The zmq.Context every client socket of the run comes from."""
+        return zmq.Context()
+
+    def make_nemesis(self):
+        return Nemesis(self.grid, self.rng, log=self.log)
 
     def direct_figures(self):
         """The direct clients' operations by path, and their connections' counters (report.direct_summary)."""
@@ -290,7 +304,7 @@ class Run:
         if self.args.json:
             print(report.summary_json(report.summary(self.seed, self.args.duration, ops, faults, violations, table,
                                                      direct)))
-        print(report.final_line(len(ops), faults, len(violations)), flush=True)
+        print(report.final_line(len(ops), faults, len(violations), self.name), flush=True)
         return 1 if violations else 0
 
     def cleanup(self):

@@ -173,9 +173,9 @@ def summary_json(document):
     return json.dumps(document, separators=(",", ":"), sort_keys=False)
 
 
-def final_line(operations, faults, violations):
+def final_line(operations, faults, violations, name="chaos"):
     """The last line of stdout, which scripts read."""
-    return "chaos: %d operations, %d faults, %d violations" % (operations, faults, violations)
+    return "%s: %d operations, %d faults, %d violations" % (name, operations, faults, violations)
 
 
 def _text(data):
