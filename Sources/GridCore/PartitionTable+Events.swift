@@ -14,6 +14,14 @@ extension PartitionTable {
         }
         var state = sections[section]!
         unitSections[unit] = section
+        if state.units.isEmpty {
+            // No unit of the section was alive (the broker cut off from all of them, more
+            // likely than all of them dead): nothing could be leased meanwhile, and the others
+            // are about to return too. Their grace runs from now, not from the cut.
+            for partition in state.slots.indices where state.slots[partition].orphan != nil {
+                state.slots[partition].orphan?.since = now
+            }
+        }
         if !state.units.contains(unit) {
             state.units.append(unit)
             state.units.sort()

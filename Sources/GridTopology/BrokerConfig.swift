@@ -44,6 +44,10 @@ public struct BrokerConfig: Sendable, Equatable {
     public static let maxMessageBytesRange = 1024...268_435_456
     /// The loss grace when the topology names none.
     public static let defaultLossGraceMilliseconds = 3_000
+    /// The loss grace of a topology that declares `hosts` and names none: a host cut off from
+    /// the broker (a switch rebooting, a cable) comes back with what it acknowledged far more
+    /// often than it is gone for good, and its partitions wait half a minute for it.
+    public static let lanLossGraceMilliseconds = 30_000
     /// Accepted loss graces, from 100ms to 10 minutes.
     public static let lossGraceMillisecondsRange = 100...600_000
 

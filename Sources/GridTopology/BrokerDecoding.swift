@@ -61,7 +61,7 @@ extension TopologyDecoder {
         }
 
         let lossGrace = fields.optional(
-            "loss_grace", default: BrokerConfig.defaultLossGraceMilliseconds, problems: &problems
+            "loss_grace", default: lan ? BrokerConfig.lanLossGraceMilliseconds : BrokerConfig.defaultLossGraceMilliseconds, problems: &problems
         ) { node, problems in
             ScalarReading.duration(node, label: "broker: loss_grace",
                                    inMilliseconds: BrokerConfig.lossGraceMillisecondsRange, problems: &problems)

@@ -235,6 +235,34 @@ final class PartitionTableBackupTests: XCTestCase {
         XCTAssertEqual(render(table), "p0:b@2[] p1:b@1[]")
     }
 
+    /// The broker cut off from every unit of a section (its own host's link down) for longer
+    /// than the grace: nothing could be leased meanwhile, so the grace starts again when the
+    /// first unit returns, and the others, back a moment later with what they acknowledged,
+    /// take their partitions back. Found by scripts/multihost-test (seed 7): the first unit
+    /// back was leased the others' partitions afresh, losing acknowledged trades.
+    func testUnitsBackTogetherAfterTheBrokerWasCutOffFromAllOfThemLoseNothing() {
+        var table = placed(["a", "b"], partitions: 4, backups: 1)
+        let before = slots(table)
+        // Every primary's backup was still catching up: only the primaries hold all they acknowledged.
+        let held = { (unit: String) in before.enumerated().filter { $0.element.primary == unit }.map { self.primaryHolding($0.offset, epoch: $0.element.epoch, sequence: 50) } }
+        _ = table.onUnitsDead(["a", "b"], now: 100)
+        XCTAssertEqual(table.onTick(now: 100 + table.lossGraceMilliseconds + 1_000), [], "nobody to lease to")
+        let first = table.onUnitReady(section: "customer", unit: "a", holdings: held("a"), now: 20_000)
+        let tick = table.onTick(now: 20_050)
+        let second = table.onUnitReady(section: "customer", unit: "b", holdings: held("b"), now: 20_100)
+        for change in first + tick + second {
+            if case .lost = change { XCTFail("a partition was declared lost: \(render(table))") }
+            if case .leased(_, _, _, _, let load?) = change { XCTFail("a partition was leased afresh (load \(load)): \(render(table))") }
+        }
+        for (partition, slot) in slots(table).enumerated() {
+            XCTAssertEqual(slot.primary, before[partition].primary, "p\(partition) is back with the unit that held it: \(render(table))")
+        }
+        // Still, a holder that never returns is given up on once the grace ran again.
+        _ = table.onUnitsDead(["b"], now: 30_000)
+        _ = table.onTick(now: 30_000 + table.lossGraceMilliseconds)
+        XCTAssertTrue(slots(table).allSatisfy { $0.primary == "a" }, render(table))
+    }
+
     // MARK: - Epochs
 
     func testEpochsGrowByOnePerPromotionAndStayAboveTheGenerationFloor() {

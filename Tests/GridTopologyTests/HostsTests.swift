@@ -46,11 +46,13 @@ final class HostsTests: XCTestCase {
         XCTAssertEqual(topology.broker.heartbeatMilliseconds, BrokerConfig.lanHeartbeatMilliseconds)
         XCTAssertEqual(topology.broker.liveness, BrokerConfig.lanLiveness)
         XCTAssertEqual(topology.broker.unitExpiryMilliseconds, 1_000)
+        XCTAssertEqual(topology.broker.lossGraceMilliseconds, BrokerConfig.lanLossGraceMilliseconds)
         let explicit = try Topology.decode(yaml: spread.replacingOccurrences(of: "  events: tcp://10.0.0.1:5572", with: "  events: tcp://10.0.0.1:5572\n  heartbeat: 50ms\n  liveness: 3"))
         XCTAssertEqual(explicit.broker.heartbeatMilliseconds, 50)
         XCTAssertEqual(explicit.broker.liveness, 3)
         let loopback = try Topology.decode(yaml: ProblemAssertions.section("units: 2"))
         XCTAssertEqual(loopback.broker.heartbeatMilliseconds, BrokerConfig.defaultHeartbeatMilliseconds)
+        XCTAssertEqual(loopback.broker.lossGraceMilliseconds, BrokerConfig.defaultLossGraceMilliseconds)
         XCTAssertTrue(loopback.hosts.isEmpty)
         XCTAssertNil(loopback.security)
     }
