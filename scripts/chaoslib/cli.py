@@ -281,7 +281,7 @@ class Run:
         faults = sum(len(item.faults) for item in slices)
         not_whole = sum(1 for item in slices for fault in item.faults if not fault.whole)
         if not_whole:
-            say("chaos: warning: %d faults left the grid not whole for 60 s" % not_whole)
+            say("%s: warning: %d faults left the grid not whole for 60 s" % (self.name, not_whole))
         for number, found in enumerate(violations[:SHOWN_VIOLATIONS], 1):
             print(report.format_violation(number, found))
         if len(violations) > SHOWN_VIOLATIONS:
@@ -294,12 +294,12 @@ class Run:
             print("run folder kept: %s (history.jsonl, violations.json, up.out, run/logs)" % self.folder)
         table = report.rows(slices, ops, violations)
         if direct is not None:
-            print(report.direct_line(direct))
+            print(report.direct_line(direct, self.name))
             if direct["clients"] and not direct["by_path"]["direct"]["ok"]:
-                say("chaos: warning: no operation succeeded over the direct path")
+                say("%s: warning: no operation succeeded over the direct path" % self.name)
             if direct["conflicting_replies"]:
-                say("chaos: warning: %d writes got two replies that disagree (direct and broker); run with "
-                    "--verbose to see them" % direct["conflicting_replies"])
+                say("%s: warning: %d writes got two replies that disagree (direct and broker); run with "
+                    "--verbose to see them" % (self.name, direct["conflicting_replies"]))
         print(report.markdown_table(table))
         if self.args.json:
             print(report.summary_json(report.summary(self.seed, self.args.duration, ops, faults, violations, table,
@@ -316,13 +316,13 @@ class Run:
         for worker in self.workers:
             worker.join(5)
         if self.grid is not None and self.grid.up_alive():
-            say("chaos: stopping the grid")
+            say("%s: stopping the grid" % self.name)
             self.grid.stop()
         if self.context is not None and not any(worker.is_alive() for worker in self.workers):
             self.context.term()
         if self.folder is not None:
             if self.args.keep:
-                say("chaos: run folder %s" % self.folder)
+                say("%s: run folder %s" % (self.name, self.folder))
             else:
                 shutil.rmtree(self.folder, ignore_errors=True)
 

@@ -152,16 +152,16 @@ def direct_summary(clients, all_clients, ops, figures):
     return document
 
 
-def direct_line(direct):
+def direct_line(direct, name="chaos"):
     """One line for a person: how the direct clients' operations went."""
     if not direct["clients"]:
-        return "chaos: direct path: none of the %d clients" % direct["of_clients"]
+        return "%s: direct path: none of the %d clients" % (name, direct["of_clients"])
     paths = direct["by_path"]
     reasons = ", ".join("%s %d" % item for item in sorted(direct["fallbacks"].items(), key=lambda item: -item[1]))
-    return ("chaos: direct path: %d of %d clients, %d operations: %d direct (%d ok, %d unknown), "
+    return ("%s: direct path: %d of %d clients, %d operations: %d direct (%d ok, %d unknown), "
             "%d sent direct then through the broker (%d ok, %d unknown%s), %d through the broker only "
             "(no direct route then); %d late answers from a unit; %d table reads (%d failed)") % (
-        direct["clients"], direct["of_clients"], direct["operations"],
+        name, direct["clients"], direct["of_clients"], direct["operations"],
         paths[DIRECT_PATH]["operations"], paths[DIRECT_PATH]["ok"], paths[DIRECT_PATH]["unknown"],
         paths[FALLBACK_PATH]["operations"], paths[FALLBACK_PATH]["ok"], paths[FALLBACK_PATH]["unknown"],
         "; why: " + reasons if reasons else "",
