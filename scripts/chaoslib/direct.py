@@ -43,7 +43,7 @@ import zmq
 
 from . import wire
 from .client import GIVE_UP_AFTER, RESEND_AFTER, Connection, Pending
-from .history import ACCOUNT, BROKER_PATH, DIRECT_PATH, FALLBACK_PATH, OK, OPEN, PUT, TRADE
+from .history import BROKER_PATH, DIRECT_PATH, FALLBACK_PATH, OK, OPEN, PUT, TRADE
 
 FNV_OFFSET_BASIS = 0xCBF29CE484222325
 FNV_PRIME = 0x100000001B3
